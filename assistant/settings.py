@@ -1,0 +1,59 @@
+"""Settings, declared once: every field has a default, help text and an environment variable.
+
+One `Settings` object is built (by the CLI or the UI) and passed explicitly to whatever needs it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _setting(default, help: str, env: str):
+    return field(default=default, metadata={"help": help, "env": env})
+
+
+@dataclass(frozen=True)
+class Settings:
+    corpus_dir: Path = _setting(
+        PROJECT_ROOT / "corpus" / "articles", "Folder of .txt/.md/.html articles.", "ASSISTANT_CORPUS"
+    )
+    index_dir: Path = _setting(PROJECT_ROOT / "var" / "index", "Folder holding the built index.", "ASSISTANT_INDEX")
+    model: str = _setting(
+        str(PROJECT_ROOT / "var" / "models" / "multilingual-e5-small"),
+        "Sentence-transformers model folder (or hub id on a machine with internet).",
+        "ASSISTANT_MODEL",
+    )
+    chunk_tokens: int = _setting(160, "Largest chunk, in model tokens (sentences are never cut).", "ASSISTANT_CHUNK_TOKENS")
+    chunk_overlap: int = _setting(0, "Sentences repeated from the previous chunk.", "ASSISTANT_CHUNK_OVERLAP")
+    title_prefix: bool = _setting(True, "Prefix each chunk with its article title when embedding.", "ASSISTANT_TITLE_PREFIX")
+    batch_size: int = _setting(16, "Chunks embedded per batch.", "ASSISTANT_BATCH_SIZE")
+    hnsw_threshold: int = _setting(
+        50_000, "From this many chunks on, the index is HNSW instead of exact search.", "ASSISTANT_HNSW_THRESHOLD"
+    )
+
+    @classmethod
+    def from_env(cls, **overrides) -> Settings:
+        """Defaults, then environment variables, then explicit (non-None) overrides."""
+        values = {}
+        for f in dataclasses.fields(cls):
+            raw = os.environ.get(f.metadata["env"])
+            if raw is not None:
+                values[f.name] = _parse(f.default, raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        for key in ("corpus_dir", "index_dir"):
+            if key in values:
+                values[key] = Path(values[key])
+        return cls(**values)
+
+
+def _parse(default, raw: str):
+    if isinstance(default, bool):
+        return raw.strip().lower() in ("1", "true", "yes", "on")
+    if isinstance(default, (int, float)):
+        return type(default)(raw)
+    return raw
