@@ -1,0 +1,42 @@
+# Two entry points: `make run` (serve the UI) and `make test`. Everything else is built on demand.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+MODEL  := var/models/multilingual-e5-small
+export HF_HUB_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: run test install model index eval bench lint clean
+
+run: index
+	$(BIN)/assistant serve --host 127.0.0.1 --port 7860
+
+test: model
+	$(BIN)/ruff check assistant index corpus ui tests benchmarks
+	$(BIN)/pytest -q
+
+install: $(VENV)/.installed
+
+# torch first, pinned: any other version pulls a multi-GB CUDA build.
+$(VENV)/.installed: pyproject.toml
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[test,bench]'
+	touch $@
+
+model: install
+	$(BIN)/assistant model prepare
+
+index: model
+	test -e var/index/manifest.json || $(BIN)/assistant index build
+
+eval: index
+	$(BIN)/assistant eval eval/queries.jsonl --mode all
+
+bench: index
+	$(BIN)/python benchmarks/latency.py
+	$(BIN)/python benchmarks/build.py
+
+clean:
+	rm -rf var

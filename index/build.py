@@ -1,0 +1,167 @@
+"""Build or incrementally rebuild the index, atomically.
+
+Each build is written to a fresh folder under `.<name>.builds/`, and `index_dir` is a symlink
+that is switched to it with one `os.replace` once the folder is complete. A build killed at
+any moment therefore leaves the previous index in place. Embeddings of unchanged chunks are
+taken from the previous build (keyed by a hash of model + embedded text), so editing one
+article re-embeds only that article's chunks.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from assistant.errors import AssistantError
+from assistant.settings import Settings
+from corpus.chunk import chunk_articles
+from corpus.load import Skipped, load_corpus
+from corpus.types import Chunk
+from index.store import load_index, make_faiss_index, write_index
+
+
+@dataclass
+class BuildReport:
+    added: list[str] = field(default_factory=list)  # article titles
+    changed: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    reused: list[str] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    chunks: int = 0
+    embedded: int = 0  # chunks that went through the model
+    seconds: float = 0.0
+    manifest: dict = field(default_factory=dict)
+
+
+def embed_text(chunk: Chunk, title_prefix: bool) -> str:
+    """What the model sees for a chunk: the title gives short passages their topic."""
+    return f"{chunk.title}\n{chunk.text}" if title_prefix else chunk.text
+
+
+def builds_dir(index_dir: Path) -> Path:
+    return index_dir.parent / f".{index_dir.name}.builds"
+
+
+def build_index(settings: Settings, embedder, say=print, progress: bool = True) -> BuildReport:
+    with _build_lock(settings.index_dir):
+        return _build(settings, embedder, say, progress)
+
+
+def _build(settings: Settings, embedder, say, progress: bool) -> BuildReport:
+    started = time.perf_counter()
+    corpus = load_corpus(settings.corpus_dir)
+    for skip in corpus.skipped:
+        say(f"Skipped {skip.path}: {skip.reason}.")
+    chunks = chunk_articles(corpus.articles, settings.chunk_tokens, embedder.count_tokens, settings.chunk_overlap)
+    texts = [embed_text(c, settings.title_prefix) for c in chunks]
+    keys = [hashlib.sha256(f"{embedder.fingerprint}\n{t}".encode()).hexdigest()[:24] for t in texts]
+    previous = _previous(settings.index_dir)
+
+    report = BuildReport(skipped=corpus.skipped, chunks=len(chunks))
+    _compare_articles(report, previous, corpus.articles, chunks, keys)
+
+    cache = {}
+    if previous is not None:
+        cache = {key: previous.vectors[i] for i, key in enumerate(previous.embed_keys)}
+    todo = [i for i, key in enumerate(keys) if key not in cache]
+    report.embedded = len(todo)
+    say(f"Embedding {len(todo)} of {len(chunks)} chunks ({len(chunks) - len(todo)} reused).")
+    fresh = embedder.encode_documents([texts[i] for i in todo], settings.batch_size, progress=progress)
+    vectors = np.zeros((len(chunks), embedder.dimension), dtype=np.float32)
+    for row, i in enumerate(todo):
+        vectors[i] = fresh[row]
+    for i, key in enumerate(keys):
+        if key in cache:
+            vectors[i] = cache[key]
+
+    faiss_index = make_faiss_index(vectors, settings.hnsw_threshold)
+    manifest = {
+        "model": {"name": Path(settings.model).name, "path": str(settings.model),
+                  "dimension": embedder.dimension, "fingerprint": embedder.fingerprint},
+        "chunking": {"chunk_tokens": settings.chunk_tokens, "chunk_overlap": settings.chunk_overlap,
+                     "title_prefix": settings.title_prefix},
+        "index_type": type(faiss_index).__name__,
+        "corpus": {"path": str(settings.corpus_dir), "fingerprint": corpus.fingerprint},
+        "counts": {"files": len(corpus.files), "skipped": len(corpus.skipped),
+                   "articles": len(corpus.articles), "chunks": len(chunks)},
+        "languages": sorted({a.language for a in corpus.articles}),
+        "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    folder = builds_dir(settings.index_dir) / f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
+    write_index(folder, {**manifest, "build_seconds": round(time.perf_counter() - started, 2)},
+                chunks, keys, corpus.articles, vectors, faiss_index)
+    _swap(settings.index_dir, folder)
+    report.seconds = time.perf_counter() - started
+    report.manifest = manifest
+    return report
+
+
+def _previous(index_dir: Path):
+    """The current index, if it is usable as an embedding cache."""
+    try:
+        return load_index(index_dir)
+    except AssistantError:
+        return None
+
+
+def _compare_articles(report: BuildReport, previous, articles, chunks: list[Chunk], keys: list[str]) -> None:
+    new: dict[str, list[str]] = {}
+    for chunk, key in zip(chunks, keys):
+        new.setdefault(chunk.article_id, []).append(key)
+    old: dict[str, list[str]] = {}
+    if previous is not None:
+        for chunk, key in zip(previous.chunks, previous.embed_keys):
+            old.setdefault(chunk.article_id, []).append(key)
+    for article in articles:
+        if article.id not in old:
+            report.added.append(article.title)
+        elif sorted(old[article.id]) != sorted(new.get(article.id, [])):
+            report.changed.append(article.title)
+        else:
+            report.reused.append(article.title)
+    if previous is not None:
+        current = {a.id for a in articles}
+        report.removed = [a.title for a in previous.articles.values() if a.id not in current]
+
+
+class _build_lock:
+    """One build at a time per index: a second one fails fast instead of racing the swap."""
+
+    def __init__(self, index_dir: Path):
+        self.path = builds_dir(index_dir) / ".lock"
+
+    def __enter__(self):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.fh = self.path.open("w")
+        try:
+            fcntl.flock(self.fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.fh.close()
+            raise AssistantError("Another index build is running; wait for it to finish.") from None
+        return self
+
+    def __exit__(self, *exc):
+        fcntl.flock(self.fh, fcntl.LOCK_UN)
+        self.fh.close()
+
+
+def _swap(index_dir: Path, folder: Path) -> None:
+    link = index_dir.with_name(f".{index_dir.name}.swap")
+    if link.is_symlink() or link.exists():
+        link.unlink()
+    link.symlink_to(os.path.relpath(folder, index_dir.parent))
+    if index_dir.exists() and not index_dir.is_symlink():
+        shutil.rmtree(index_dir)  # a plain folder from elsewhere: replaced once, links from now on
+    os.replace(link, index_dir)  # atomic: readers see the old build or the new one
+    for old in builds_dir(index_dir).iterdir():
+        if old.is_dir() and old != folder:
+            shutil.rmtree(old, ignore_errors=True)
+

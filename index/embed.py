@@ -1,0 +1,73 @@
+"""The embedding model behind the index: a sentence-transformers folder, loaded once.
+
+Queries and passages get the model's own prompts ("query: " / "passage: " for e5), through
+`encode_query` / `encode_document`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+from assistant.errors import ModelError
+
+
+class Embedder:
+    def __init__(self, model: str):
+        self.model_name = model
+
+    @cached_property
+    def _model(self):
+        path = Path(self.model_name)
+        if not path.exists() and (path.is_absolute() or self.model_name.startswith(".")):
+            raise ModelError(f"Model folder {path} does not exist: run `assistant model prepare`.")
+        from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()  # its load report is noise for our users
+
+        try:
+            return SentenceTransformer(self.model_name, device="cpu")
+        except OSError as exc:
+            raise ModelError(f"Cannot load model {self.model_name}: {exc}") from exc
+
+    @property
+    def dimension(self) -> int:
+        return self._model.get_embedding_dimension()
+
+    @property
+    def max_tokens(self) -> int:
+        return self._model.max_seq_length
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """Identifies the weights without hashing 470 MB: small config files plus file sizes."""
+        path = Path(self.model_name)
+        if not path.is_dir():
+            return hashlib.sha256(self.model_name.encode()).hexdigest()[:16]
+        digest = hashlib.sha256()
+        for file in sorted(path.rglob("*")):
+            if file.is_file():
+                digest.update(file.relative_to(path).as_posix().encode())
+                small = file.suffix == ".json" and file.stat().st_size < 1_000_000
+                digest.update(file.read_bytes() if small else str(file.stat().st_size).encode())
+        return digest.hexdigest()[:16]
+
+    def count_tokens(self, text: str) -> int:
+        """Content tokens, without the special tokens and prompt."""
+        return len(self._model.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def encode_documents(self, texts: list[str], batch_size: int = 16, progress: bool = False) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        vectors = self._model.encode_document(
+            texts, batch_size=batch_size, show_progress_bar=progress, normalize_embeddings=True, convert_to_numpy=True
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+    def encode_query(self, text: str) -> np.ndarray:
+        return np.asarray(self._model.encode_query([text], normalize_embeddings=True), dtype=np.float32)[0]
+

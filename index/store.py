@@ -1,0 +1,118 @@
+"""The index on disk: a folder of fixed-name files, no pickle.
+
+    manifest.json   how it was built (model, chunking, corpus fingerprint, counts, format)
+    chunks.jsonl    one chunk per line, in vector order, with the key of its embedding
+    articles.jsonl  one article per line (title, language, source, span, paragraphs)
+    vectors.npy     float32 [n, dim], L2-normalised; also the embedding cache of the next build
+    faiss.index     inner-product search over the vectors (exact, or HNSW past a threshold)
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from assistant.errors import IndexMismatchError, IndexMissingError
+from corpus.types import Article, Chunk, Paragraph
+
+FORMAT_VERSION = 1
+FILES = ("manifest.json", "chunks.jsonl", "articles.jsonl", "vectors.npy", "faiss.index")
+REBUILD = "run `assistant index build` to rebuild it"
+
+
+@dataclass
+class StoredIndex:
+    path: Path
+    manifest: dict
+    chunks: list[Chunk]
+    embed_keys: list[str]
+    articles: dict[str, Article]
+    vectors: np.ndarray
+    faiss_index: object = field(repr=False)
+
+    def search(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
+        """(chunk position, cosine) of the k nearest chunks."""
+        k = min(k, len(self.chunks))
+        if k <= 0:
+            return []
+        scores, ids = self.faiss_index.search(np.asarray(vector, dtype=np.float32).reshape(1, -1), k)
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+
+
+def make_faiss_index(vectors: np.ndarray, hnsw_threshold: int):
+    import faiss
+
+    dim = vectors.shape[1]
+    if len(vectors) >= hnsw_threshold:
+        index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = 80
+        index.hnsw.efSearch = 128
+    else:
+        index = faiss.IndexFlatIP(dim)
+    if len(vectors):
+        index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    return index
+
+
+def write_index(folder: Path, manifest: dict, chunks: list[Chunk], embed_keys: list[str],
+                articles: list[Article], vectors: np.ndarray, faiss_index) -> None:
+    import faiss
+
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / "chunks.jsonl").open("w", encoding="utf-8") as fh:
+        for chunk, key in zip(chunks, embed_keys):
+            fh.write(json.dumps({**asdict(chunk), "embed_key": key}, ensure_ascii=False) + "\n")
+    with (folder / "articles.jsonl").open("w", encoding="utf-8") as fh:
+        for article in articles:
+            fh.write(json.dumps(asdict(article), ensure_ascii=False) + "\n")
+    np.save(folder / "vectors.npy", np.asarray(vectors, dtype=np.float32))
+    faiss.write_index(faiss_index, str(folder / "faiss.index"))
+    # The manifest is written last: a folder without one is an unfinished build.
+    (folder / "manifest.json").write_text(json.dumps({"format_version": FORMAT_VERSION, **manifest}, indent=2))
+
+
+def read_manifest(index_dir: Path) -> dict:
+    path = index_dir / "manifest.json"
+    if not path.is_file():
+        raise IndexMissingError(f"No index at {index_dir}: {REBUILD.replace('rebuild', 'build')}.")
+    try:
+        manifest = json.loads(path.read_text())
+    except (ValueError, OSError) as exc:
+        raise IndexMismatchError(f"The index manifest at {index_dir} is damaged ({exc}): {REBUILD}.") from None
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise IndexMismatchError(
+            f"The index at {index_dir} has format {manifest.get('format_version')}, this version reads "
+            f"{FORMAT_VERSION}: {REBUILD}."
+        )
+    return manifest
+
+
+def load_index(index_dir: Path, model_fingerprint: str | None = None) -> StoredIndex:
+    """Load and check an index; `model_fingerprint` is the configured model's, when known."""
+    import faiss
+
+    manifest = read_manifest(index_dir)
+    built_with = manifest.get("model", {})
+    if model_fingerprint and built_with.get("fingerprint") != model_fingerprint:
+        raise IndexMismatchError(
+            f"The index at {index_dir} was built with another model ({built_with.get('name')}): {REBUILD}."
+        )
+    try:
+        rows = [json.loads(line) for line in (index_dir / "chunks.jsonl").read_text(encoding="utf-8").splitlines()]
+        keys = [row.pop("embed_key") for row in rows]
+        chunks = [Chunk(**row) for row in rows]
+        articles = {}
+        for line in (index_dir / "articles.jsonl").read_text(encoding="utf-8").splitlines():
+            row = json.loads(line)
+            row["paragraphs"] = tuple(Paragraph(**p) for p in row["paragraphs"])
+            articles[row["id"]] = Article(**row)
+        vectors = np.load(index_dir / "vectors.npy", allow_pickle=False)
+        faiss_index = faiss.read_index(str(index_dir / "faiss.index"))
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
+        raise IndexMismatchError(f"The index at {index_dir} is damaged ({type(exc).__name__}): {REBUILD}.") from None
+    if not (len(chunks) == len(vectors) == faiss_index.ntotal) or vectors.shape[1] != built_with.get("dimension"):
+        raise IndexMismatchError(f"The index at {index_dir} is inconsistent (counts differ): {REBUILD}.")
+    return StoredIndex(index_dir, manifest, chunks, keys, articles, vectors, faiss_index)
