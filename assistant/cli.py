@@ -74,7 +74,8 @@ def index_build(corpus_dir, index_dir):
     report = build_index(settings, Embedder(settings.model), say=click.echo)
     for label in ("added", "changed", "removed", "reused"):
         titles = getattr(report, label)
-        click.echo(f"{label.capitalize():8} {len(titles):3} articles" + (f": {'; '.join(titles)}" if titles and label != "reused" else ""))
+        names = f": {'; '.join(titles)}" if titles and label != "reused" else ""
+        click.echo(f"{label.capitalize():8} {len(titles):3} articles{names}")
     click.echo(f"Index built at {settings.index_dir}: {report.manifest['counts']['articles']} articles, "
                f"{report.chunks} chunks ({report.embedded} embedded), {len(report.skipped)} files skipped, "
                f"{report.seconds:.1f} s.")
@@ -109,3 +110,7 @@ def index_status(index_dir, as_json):
     else:
         for key, value in status.items():
             click.echo(f"{key:14} {', '.join(value) if isinstance(value, list) else value}")
+
+
+if __name__ == "__main__":
+    main()

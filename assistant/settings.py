@@ -28,9 +28,13 @@ class Settings:
         "Sentence-transformers model folder (or hub id on a machine with internet).",
         "ASSISTANT_MODEL",
     )
-    chunk_tokens: int = _setting(160, "Largest chunk, in model tokens (sentences are never cut).", "ASSISTANT_CHUNK_TOKENS")
+    chunk_tokens: int = _setting(
+        160, "Largest chunk, in model tokens (sentences are never cut).", "ASSISTANT_CHUNK_TOKENS"
+    )
     chunk_overlap: int = _setting(0, "Sentences repeated from the previous chunk.", "ASSISTANT_CHUNK_OVERLAP")
-    title_prefix: bool = _setting(True, "Prefix each chunk with its article title when embedding.", "ASSISTANT_TITLE_PREFIX")
+    title_prefix: bool = _setting(
+        True, "Prefix each chunk with its article title when embedding.", "ASSISTANT_TITLE_PREFIX"
+    )
     batch_size: int = _setting(16, "Chunks embedded per batch.", "ASSISTANT_BATCH_SIZE")
     hnsw_threshold: int = _setting(
         50_000, "From this many chunks on, the index is HNSW instead of exact search.", "ASSISTANT_HNSW_THRESHOLD"

@@ -27,7 +27,9 @@ def split_articles(lines: list[Line]) -> list[list[Line]]:
 
 def _is_title(line: Line) -> bool:
     text = line.text
-    return line.kind == "text" and len(text) <= TITLE_MAX_CHARS and not text.endswith((".", ":", ",")) and text[0] not in "–-»\""
+    if line.kind != "text" or len(text) > TITLE_MAX_CHARS:
+        return False
+    return not text.endswith((".", ":", ",")) and text[0] not in "–-»\""
 
 
 def _first_title(lines: list[Line]) -> int:

@@ -14,6 +14,7 @@ import hashlib
 import os
 import shutil
 import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -95,7 +96,7 @@ def _build(settings: Settings, embedder, say, progress: bool) -> BuildReport:
         "languages": sorted({a.language for a in corpus.articles}),
         "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    folder = builds_dir(settings.index_dir) / f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
+    folder = builds_dir(settings.index_dir) / f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
     write_index(folder, {**manifest, "build_seconds": round(time.perf_counter() - started, 2)},
                 chunks, keys, corpus.articles, vectors, faiss_index)
     _swap(settings.index_dir, folder)

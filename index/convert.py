@@ -141,8 +141,11 @@ def tokenizer_json(model: dict) -> dict:
     """
     import unicodedata
 
-    dropped = [chr(cp) for cp, out in model["norm"].items() if out == "" and unicodedata.normalize("NFKC", chr(cp)) != ""]
-    spaced = [chr(cp) for cp, out in model["norm"].items() if out == " " and unicodedata.normalize("NFKC", chr(cp)) != " "]
+    def differs_from_nfkc(target: str):
+        return [chr(cp) for cp, out in model["norm"].items()
+                if out == target and unicodedata.normalize("NFKC", chr(cp)) != target]
+
+    dropped, spaced = differs_from_nfkc(""), differs_from_nfkc(" ")
     sp = model["special"]
     pieces = model["pieces"]
     specials = [(sp["bos"], "<s>"), (sp["pad"], "<pad>"), (sp["eos"], "</s>"), (sp["unk"], "<unk>")]

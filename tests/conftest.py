@@ -1,0 +1,86 @@
+"""Shared fixtures: a tiny corpus with a fake embedder for unit tests; the real model and
+corpus (session-scoped, built once) for integration tests."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TOKENIZERS_PARALLELISM"] = "false"
+
+from assistant.settings import PROJECT_ROOT, Settings  # noqa: E402
+
+FIXTURES = Path(__file__).parent / "fixtures"
+REAL_CORPUS = PROJECT_ROOT / "corpus" / "articles"
+REAL_MODEL = Path(Settings().model)
+
+
+class FakeEmbedder:
+    """Hashed bag of words: deterministic, instant, and similar texts get similar vectors."""
+
+    dimension = 256
+    fingerprint = "fake-embedder-1"
+    max_tokens = 512
+
+    def __init__(self):
+        self.encoded: list[str] = []
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+    def _vector(self, text: str) -> np.ndarray:
+        v = np.zeros(self.dimension, dtype=np.float32)
+        for word in text.lower().split():
+            v[int(hashlib.md5(word.strip(".,!?").encode()).hexdigest(), 16) % self.dimension] += 1
+        return v / (np.linalg.norm(v) or 1)
+
+    def encode_documents(self, texts, batch_size=16, progress=False):
+        self.encoded.extend(texts)
+        return np.stack([self._vector(t) for t in texts]) if texts else np.zeros((0, self.dimension), np.float32)
+
+    def encode_query(self, text):
+        return self._vector(text)
+
+
+@pytest.fixture
+def fake_embedder():
+    return FakeEmbedder()
+
+
+@pytest.fixture
+def tiny_corpus(tmp_path) -> Path:
+    folder = tmp_path / "corpus"
+    shutil.copytree(FIXTURES / "corpus", folder)
+    return folder
+
+
+@pytest.fixture
+def tiny_settings(tmp_path, tiny_corpus) -> Settings:
+    return Settings(corpus_dir=tiny_corpus, index_dir=tmp_path / "index", model="fake", chunk_tokens=40)
+
+
+@pytest.fixture(scope="session")
+def real_embedder():
+    if not (REAL_MODEL / "model.safetensors").is_file():
+        pytest.fail(f"The converted model is missing at {REAL_MODEL}: run `make model` (make test does).")
+    from index.embed import Embedder
+
+    return Embedder(str(REAL_MODEL))
+
+
+@pytest.fixture(scope="session")
+def real_index(tmp_path_factory, real_embedder) -> Settings:
+    """The shipped corpus built once with the real model, in a private folder."""
+    from index.build import build_index
+
+    root = tmp_path_factory.mktemp("real")
+    shutil.copytree(REAL_CORPUS, root / "corpus")
+    settings = Settings(corpus_dir=root / "corpus", index_dir=root / "index", model=str(REAL_MODEL))
+    build_index(settings, real_embedder, say=lambda _: None, progress=False)
+    return settings

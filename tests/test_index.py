@@ -1,0 +1,112 @@
+"""Index build, storage, manifest checks, incremental and atomic rebuilds (fake embedder)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from assistant.errors import AssistantError, IndexMismatchError, IndexMissingError
+from index import build as build_module
+from index.build import build_index
+from index.store import load_index
+
+
+def quiet(_):
+    pass
+
+
+def test_build_writes_a_loadable_index(tiny_settings, fake_embedder):
+    report = build_index(tiny_settings, fake_embedder, say=quiet, progress=False)
+    index = load_index(tiny_settings.index_dir, fake_embedder.fingerprint)
+    manifest = index.manifest
+    assert manifest["counts"]["articles"] == 5 == len(index.articles)
+    assert manifest["counts"]["chunks"] == len(index.chunks) == report.chunks
+    assert manifest["model"]["dimension"] == 256 and manifest["index_type"] == "IndexFlatIP"
+    assert set(manifest["languages"]) == {"sv", "da"}
+    assert manifest["chunking"] == {"chunk_tokens": 40, "chunk_overlap": 0, "title_prefix": True}
+    hits = index.search(fake_embedder.encode_query("Kursavgiften per deltagare för en konferens"), 3)
+    assert index.chunks[hits[0][0]].title == "Konferens om äldreomsorg"
+    # No pickle anywhere: every file is JSON, NumPy or FAISS.
+    assert sorted(p.name for p in tiny_settings.index_dir.iterdir()) == [
+        "articles.jsonl", "chunks.jsonl", "faiss.index", "manifest.json", "vectors.npy"]
+
+
+def test_hnsw_past_the_threshold(tiny_settings, fake_embedder):
+    from dataclasses import replace
+
+    build_index(replace(tiny_settings, hnsw_threshold=3), fake_embedder, say=quiet, progress=False)
+    assert load_index(tiny_settings.index_dir).manifest["index_type"] == "IndexHNSWFlat"
+
+
+def test_missing_index_is_a_clear_error(tmp_path):
+    with pytest.raises(IndexMissingError, match="assistant index build"):
+        load_index(tmp_path / "none")
+
+
+def test_manifest_mismatch_says_to_rebuild(tiny_settings, fake_embedder):
+    build_index(tiny_settings, fake_embedder, say=quiet, progress=False)
+    with pytest.raises(IndexMismatchError, match="another model.*rebuild"):
+        load_index(tiny_settings.index_dir, "some-other-model")
+    manifest_path = tiny_settings.index_dir / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest_path.write_text(json.dumps({**manifest, "format_version": 999}))
+    with pytest.raises(IndexMismatchError, match="format 999.*rebuild"):
+        load_index(tiny_settings.index_dir)
+
+
+def test_damaged_files_say_to_rebuild(tiny_settings, fake_embedder):
+    build_index(tiny_settings, fake_embedder, say=quiet, progress=False)
+    faiss_file = tiny_settings.index_dir / "faiss.index"
+    faiss_file.write_bytes(faiss_file.read_bytes()[:100])
+    with pytest.raises(IndexMismatchError, match="damaged.*rebuild"):
+        load_index(tiny_settings.index_dir)
+
+
+def test_incremental_rebuild_embeds_only_what_changed(tiny_settings, fake_embedder):
+    first = build_index(tiny_settings, fake_embedder, say=quiet, progress=False)
+    assert first.embedded == first.chunks and len(first.added) == 5
+    fake_embedder.encoded.clear()
+    path = tiny_settings.corpus_dir / "holstebro.txt"
+    path.write_text(path.read_text().replace("aktivt medborgerskab", "aktivt og lokalt medborgerskab"))
+    (tiny_settings.corpus_dir / "page.html").unlink()
+    second = build_index(tiny_settings, fake_embedder, say=quiet, progress=False)
+    assert second.changed == ["Velfærd i Holstebro"]
+    assert second.removed == ["Hemtjänst i Kiruna"]
+    assert len(second.reused) == 3 and not second.added
+    assert 0 < second.embedded < second.chunks
+    assert all("Holstebro" in text for text in fake_embedder.encoded)
+    index = load_index(tiny_settings.index_dir)
+    assert "Hemtjänst i Kiruna" not in {a.title for a in index.articles.values()}
+    # Reused vectors are exactly the ones the model would give.
+    for i, chunk in enumerate(index.chunks):
+        expected = fake_embedder.encode_documents([build_module.embed_text(chunk, True)])[0]
+        assert index.vectors[i] == pytest.approx(expected, abs=1e-6)
+
+
+def test_a_failed_build_leaves_the_previous_index(tiny_settings, fake_embedder, monkeypatch):
+    build_index(tiny_settings, fake_embedder, say=quiet, progress=False)
+    before = load_index(tiny_settings.index_dir).manifest["built_at"]
+    (tiny_settings.corpus_dir / "new.txt").write_text("Ny artikel\n\nEn helt ny text om Malmö och dess skolor.\n")
+
+    def crash(folder, manifest, *args):
+        folder.mkdir(parents=True)
+        (folder / "chunks.jsonl").write_text("half written")
+        raise KeyboardInterrupt  # as if killed while writing
+
+    monkeypatch.setattr(build_module, "write_index", crash)
+    with pytest.raises(KeyboardInterrupt):
+        build_index(tiny_settings, fake_embedder, say=quiet, progress=False)
+    index = load_index(tiny_settings.index_dir)
+    assert index.manifest["built_at"] == before and len(index.articles) == 5
+    monkeypatch.undo()
+    build_index(tiny_settings, fake_embedder, say=quiet, progress=False)
+    assert len(load_index(tiny_settings.index_dir).articles) == 6
+    leftovers = [p for p in build_module.builds_dir(tiny_settings.index_dir).iterdir() if p.is_dir()]
+    assert len(leftovers) == 1  # the unfinished build was cleaned up
+
+
+def test_concurrent_builds_are_refused(tiny_settings, fake_embedder):
+    with build_module._build_lock(tiny_settings.index_dir):
+        with pytest.raises(AssistantError, match="Another index build"):
+            build_index(tiny_settings, fake_embedder, say=quiet, progress=False)
