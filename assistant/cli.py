@@ -112,5 +112,91 @@ def index_status(index_dir, as_json):
             click.echo(f"{key:14} {', '.join(value) if isinstance(value, list) else value}")
 
 
+def _assistant(index_dir):
+    from assistant.answer import Assistant
+
+    return Assistant.open(settings=Settings.from_env(index_dir=index_dir))
+
+
+@main.command()
+@click.argument("question")
+@click.option("--k", default=5, show_default=True, help="Number of passages.")
+@click.option("--mode", type=click.Choice(["hybrid", "dense", "bm25"]), default=None,
+              help="Retrieval mode [env ASSISTANT_MODE; default hybrid].")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@index_option
+@user_errors
+def ask(question, k, mode, as_json, index_dir):
+    """Answer QUESTION with cited passages."""
+    answer = _assistant(index_dir).ask(question, k=k, mode=mode)
+    if as_json:
+        click.echo(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False))
+        return
+    for notice in answer.notices:
+        click.secho(notice, fg="yellow")
+    if answer.no_answer:
+        click.secho("Nothing relevant found in the articles. Try other words, or ask about something they cover.",
+                    fg="yellow")
+        return
+    for hit in answer.hits:
+        c = hit.citation
+        click.secho(f"[{hit.rank}] {c.title} ({c.language}) · ¶{c.paragraph} · {c.source}:{c.start}-{c.end} · "
+                    f"score {hit.score:.3f}", bold=True)
+        text = hit.text
+        for a, b in reversed(hit.highlight):
+            text = text[:a] + click.style(text[a:b], fg="green", bold=True) + text[b:]
+        click.echo(text + "\n")
+
+
+@main.command("eval")
+@click.argument("queries", type=click.Path(path_type=Path))
+@click.option("--k", default=10, show_default=True, help="Passages retrieved per query.")
+@click.option("--mode", type=click.Choice(["hybrid", "dense", "bm25", "all"]), default="hybrid", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print metrics and every query's passages as JSON.")
+@click.option("--report", "report_dir", type=click.Path(path_type=Path), default=None,
+              help="Write report.md and recall_at_k.png into this folder.")
+@click.option("--min-recall", type=float, default=None, help="Exit 1 when hybrid/first-mode recall@5 is below this.")
+@index_option
+@user_errors
+def evaluate(queries, k, mode, as_json, report_dir, min_recall, index_dir):
+    """Score retrieval on a test-query file (JSONL) or a BEIR folder."""
+    from assistant.eval import best_threshold, metrics, run_queries
+    from assistant.queries import load_queries
+    from assistant.report import misses, table, write_report
+
+    assistant = _assistant(index_dir)
+    test_queries = load_queries(queries, [a.text for a in assistant.index.articles.values()])
+    modes = ["hybrid", "dense", "bm25"] if mode == "all" else [mode]
+    results = {m: run_queries(assistant, test_queries, m, k) for m in modes}
+    all_metrics = {m: metrics(r) for m, r in results.items()}
+    if as_json:
+        click.echo(json.dumps({"metrics": all_metrics if mode == "all" else all_metrics[mode],
+                               "queries": [_query_json(r, m) for m, rs in results.items() for r in rs]},
+                              indent=2, ensure_ascii=False))
+    else:
+        click.echo(table(all_metrics))
+        for m, rs in results.items():
+            if m != "bm25":
+                threshold, oos, ins = best_threshold(rs)
+                click.echo(f"{m}: best no-answer threshold on this set {threshold:.3f} "
+                           f"(out-of-scope refused {oos:.3f}, in-scope answered {ins:.3f})")
+            lines = misses(rs)
+            click.echo(f"\n{m}: {len(lines)} queries without a relevant passage in the top 5")
+            for line in lines:
+                click.echo("  " + line)
+    if report_dir:
+        click.echo(f"Report written to {write_report(report_dir, all_metrics, results)}", err=as_json)
+    recall = all_metrics[modes[0]]["overall"].get("recall@5", 0.0)
+    if min_recall is not None and recall < min_recall:
+        click.echo(f"recall@5 {recall:.3f} is below --min-recall {min_recall}", err=True)
+        sys.exit(1)
+
+
+def _query_json(result, mode) -> dict:
+    return {"id": result.query.id, "query": result.query.query, "lang": result.query.lang, "mode": mode,
+            "no_answer": result.answer.no_answer, "first_relevant_rank": result.first_relevant_rank,
+            "passages": [{k: v for k, v in p.items() if k != "highlight"} for p in result.answer.to_dict()["passages"]]}
+
+
 if __name__ == "__main__":
     main()

@@ -36,6 +36,18 @@ class Settings:
         True, "Prefix each chunk with its article title when embedding.", "ASSISTANT_TITLE_PREFIX"
     )
     batch_size: int = _setting(16, "Chunks embedded per batch.", "ASSISTANT_BATCH_SIZE")
+    mode: str = _setting("hybrid", "Retrieval mode: hybrid, dense or bm25.", "ASSISTANT_MODE")
+    fusion: str = _setting("rrf", "How hybrid fuses rankings: rrf or weighted.", "ASSISTANT_FUSION")
+    rrf_k: int = _setting(60, "Reciprocal-rank-fusion constant.", "ASSISTANT_RRF_K")
+    dense_weight: float = _setting(0.5, "Weight of the dense scores in weighted fusion.", "ASSISTANT_DENSE_WEIGHT")
+    candidates: int = _setting(100, "Candidates each retriever hands to fusion.", "ASSISTANT_CANDIDATES")
+    no_answer_threshold: float = _setting(
+        0.80, "Below this cosine for the best passage, answer 'nothing relevant'.", "ASSISTANT_NO_ANSWER"
+    )
+    max_question_chars: int = _setting(1000, "Longer questions are truncated to this.", "ASSISTANT_MAX_QUESTION")
+    feedback_file: Path = _setting(
+        PROJECT_ROOT / "var" / "feedback.jsonl", "Where thumbs up/down are appended.", "ASSISTANT_FEEDBACK"
+    )
     hnsw_threshold: int = _setting(
         50_000, "From this many chunks on, the index is HNSW instead of exact search.", "ASSISTANT_HNSW_THRESHOLD"
     )
@@ -49,7 +61,7 @@ class Settings:
             if raw is not None:
                 values[f.name] = _parse(f.default, raw)
         values.update({k: v for k, v in overrides.items() if v is not None})
-        for key in ("corpus_dir", "index_dir"):
+        for key in ("corpus_dir", "index_dir", "feedback_file"):
             if key in values:
                 values[key] = Path(values[key])
         return cls(**values)

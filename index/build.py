@@ -98,7 +98,7 @@ def _build(settings: Settings, embedder, say, progress: bool) -> BuildReport:
     }
     folder = builds_dir(settings.index_dir) / f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
     write_index(folder, {**manifest, "build_seconds": round(time.perf_counter() - started, 2)},
-                chunks, keys, corpus.articles, vectors, faiss_index)
+                chunks, keys, corpus.articles, vectors, faiss_index, texts)
     _swap(settings.index_dir, folder)
     report.seconds = time.perf_counter() - started
     report.manifest = manifest

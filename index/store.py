@@ -5,6 +5,7 @@
     articles.jsonl  one article per line (title, language, source, span, paragraphs)
     vectors.npy     float32 [n, dim], L2-normalised; also the embedding cache of the next build
     faiss.index     inner-product search over the vectors (exact, or HNSW past a threshold)
+    bm25/           the bm25s keyword index over the same chunks (JSON + NumPy files)
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ import numpy as np
 
 from assistant.errors import IndexMismatchError, IndexMissingError
 from corpus.types import Article, Chunk, Paragraph
+from index.bm25 import BM25Index, build_bm25
 
 FORMAT_VERSION = 1
-FILES = ("manifest.json", "chunks.jsonl", "articles.jsonl", "vectors.npy", "faiss.index")
 REBUILD = "run `assistant index build` to rebuild it"
 
 
@@ -32,6 +33,7 @@ class StoredIndex:
     articles: dict[str, Article]
     vectors: np.ndarray
     faiss_index: object = field(repr=False)
+    bm25: BM25Index = field(repr=False)
 
     def search(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
         """(chunk position, cosine) of the k nearest chunks."""
@@ -58,7 +60,7 @@ def make_faiss_index(vectors: np.ndarray, hnsw_threshold: int):
 
 
 def write_index(folder: Path, manifest: dict, chunks: list[Chunk], embed_keys: list[str],
-                articles: list[Article], vectors: np.ndarray, faiss_index) -> None:
+                articles: list[Article], vectors: np.ndarray, faiss_index, bm25_texts: list[str]) -> None:
     import faiss
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -70,6 +72,7 @@ def write_index(folder: Path, manifest: dict, chunks: list[Chunk], embed_keys: l
             fh.write(json.dumps(asdict(article), ensure_ascii=False) + "\n")
     np.save(folder / "vectors.npy", np.asarray(vectors, dtype=np.float32))
     faiss.write_index(faiss_index, str(folder / "faiss.index"))
+    build_bm25(bm25_texts, [c.language for c in chunks], folder / "bm25")
     # The manifest is written last: a folder without one is an unfinished build.
     (folder / "manifest.json").write_text(json.dumps({"format_version": FORMAT_VERSION, **manifest}, indent=2))
 
@@ -98,7 +101,8 @@ def load_index(index_dir: Path, model_fingerprint: str | None = None) -> StoredI
     built_with = manifest.get("model", {})
     if model_fingerprint and built_with.get("fingerprint") != model_fingerprint:
         raise IndexMismatchError(
-            f"The index at {index_dir} was built with another model ({built_with.get('name')}): {REBUILD}."
+            f"The index at {index_dir} was built with another model ({built_with.get('name')}, fingerprint "
+            f"{built_with.get('fingerprint')}; configured: {model_fingerprint}): {REBUILD}."
         )
     try:
         rows = [json.loads(line) for line in (index_dir / "chunks.jsonl").read_text(encoding="utf-8").splitlines()]
@@ -111,8 +115,9 @@ def load_index(index_dir: Path, model_fingerprint: str | None = None) -> StoredI
             articles[row["id"]] = Article(**row)
         vectors = np.load(index_dir / "vectors.npy", allow_pickle=False)
         faiss_index = faiss.read_index(str(index_dir / "faiss.index"))
+        bm25 = BM25Index(index_dir / "bm25")
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
         raise IndexMismatchError(f"The index at {index_dir} is damaged ({type(exc).__name__}): {REBUILD}.") from None
     if not (len(chunks) == len(vectors) == faiss_index.ntotal) or vectors.shape[1] != built_with.get("dimension"):
         raise IndexMismatchError(f"The index at {index_dir} is inconsistent (counts differ): {REBUILD}.")
-    return StoredIndex(index_dir, manifest, chunks, keys, articles, vectors, faiss_index)
+    return StoredIndex(index_dir, manifest, chunks, keys, articles, vectors, faiss_index, bm25)

@@ -29,7 +29,8 @@ def test_build_writes_a_loadable_index(tiny_settings, fake_embedder):
     assert index.chunks[hits[0][0]].title == "Konferens om äldreomsorg"
     # No pickle anywhere: every file is JSON, NumPy or FAISS.
     assert sorted(p.name for p in tiny_settings.index_dir.iterdir()) == [
-        "articles.jsonl", "chunks.jsonl", "faiss.index", "manifest.json", "vectors.npy"]
+        "articles.jsonl", "bm25", "chunks.jsonl", "faiss.index", "manifest.json", "vectors.npy"]
+    assert all(p.suffix in (".json", ".npy") for p in (tiny_settings.index_dir / "bm25").iterdir())
 
 
 def test_hnsw_past_the_threshold(tiny_settings, fake_embedder):

@@ -1,0 +1,195 @@
+"""The Python API the CLI and the UI share: `Assistant.open(index_dir).ask(question, k, history)`.
+
+An answer is a ranked list of passages, each with its best sentence(s) marked and a citation
+precise enough to open the source at the passage. The model and index load once per process.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from assistant.errors import QuestionError
+from assistant.retrieve import MODES, rank
+from assistant.settings import Settings
+from corpus.chunk import article_sentences
+from corpus.types import Chunk
+from index.bm25 import query_tokens
+from index.store import StoredIndex, load_index
+
+
+@dataclass(frozen=True)
+class Citation:
+    article_id: str
+    title: str
+    language: str
+    source: str
+    paragraph: int
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Hit:
+    rank: int
+    score: float  # cosine similarity to the question (BM25 share of the best in bm25 mode)
+    text: str
+    highlight: tuple[tuple[int, int], ...]  # spans in `text` of the best-matching sentence(s)
+    citation: Citation
+    chunk_id: str
+
+    @property
+    def highlight_text(self) -> str:
+        return " … ".join(self.text[a:b] for a, b in self.highlight)
+
+
+@dataclass(frozen=True)
+class Answer:
+    question: str
+    hits: tuple[Hit, ...]
+    no_answer: bool
+    search_query: str  # what was searched: the question, or the question joined with the previous one
+    notices: tuple[str, ...] = field(default=())
+
+    def to_dict(self) -> dict:
+        return {
+            "question": self.question,
+            "no_answer": self.no_answer,
+            "search_query": self.search_query,
+            "notices": list(self.notices),
+            "passages": [
+                {"rank": h.rank, "score": round(h.score, 4), "text": h.text, "highlight": h.highlight_text,
+                 "citation": asdict(h.citation)}
+                for h in self.hits
+            ],
+        }
+
+
+# Pronouns and openers that make a question lean on the previous one ("Och i Göteborg?").
+_FOLLOW_UP = re.compile(
+    r"^(och|men|samt|og|men|and|but|what about|how about|hvad med|hur är det med|vad sägs om)\b"
+    r"|\b(han|hon|hen|hun|de|dem|dom|den|det|dess|deras|hans|hennes|hendes|deres|he|she|they|it|him|her|them|"
+    r"their|its|there|där|der|dit)\b",
+    re.IGNORECASE,
+)
+FOLLOW_UP_MAX_WORDS = 6
+
+
+def clean_question(question: str, max_chars: int) -> tuple[str, tuple[str, ...]]:
+    """Strip control characters and extra whitespace; truncate very long input with a notice."""
+    text = "".join(" " if ch in "\t\n\r" else ch for ch in question or "")
+    text = "".join(ch for ch in text if unicodedata.category(ch) not in ("Cc", "Cf", "Cs"))
+    text = " ".join(text.split())
+    if not text:
+        raise QuestionError("The question is empty: type a question, e.g. 'Vem leder arbetet i Hässleholm?'.")
+    notices = ()
+    if len(text) > max_chars:
+        notices = (f"Your question was {len(text):,} characters long; only the first {max_chars:,} were used.",)
+        text = text[:max_chars]
+    return text, notices
+
+
+def last_question(history) -> str | None:
+    """The previous user question from a list of strings or of {"role", "content"} messages."""
+    for turn in reversed(history or []):
+        if isinstance(turn, str):
+            return turn
+        if isinstance(turn, dict) and turn.get("role") == "user" and isinstance(turn.get("content"), str):
+            return turn["content"]
+    return None
+
+
+def resolve_follow_up(question: str, history) -> str:
+    previous = last_question(history)
+    if previous and (len(question.split()) <= FOLLOW_UP_MAX_WORDS or _FOLLOW_UP.search(question)):
+        return f"{previous} {question}"
+    return question
+
+
+class Assistant:
+    def __init__(self, index: StoredIndex, embedder, settings: Settings):
+        self.index, self.embedder, self.settings = index, embedder, settings
+        self._by_id = {c.id: i for i, c in enumerate(index.chunks)}
+
+    @classmethod
+    def open(cls, index_dir: Path | None = None, settings: Settings | None = None, embedder=None) -> Assistant:
+        from index.embed import Embedder
+
+        settings = settings or Settings.from_env()
+        if index_dir is not None:
+            settings = replace(settings, index_dir=Path(index_dir))
+        embedder = embedder or Embedder(settings.model)
+        return cls(load_index(settings.index_dir, embedder.fingerprint), embedder, settings)
+
+    def ask(self, question: str, k: int = 5, history=None, mode: str | None = None,
+            languages: list[str] | None = None, article_ids: list[str] | None = None,
+            highlight: bool = True) -> Answer:
+        mode = mode or self.settings.mode
+        if mode not in MODES:
+            raise QuestionError(f"Unknown mode {mode!r}: use one of {', '.join(MODES)}.")
+        question, notices = clean_question(question, self.settings.max_question_chars)
+        search = resolve_follow_up(question, history)
+        vector = self.embedder.encode_query(search) if mode != "bm25" else None
+        ranked = rank(self.index, search, vector, self.settings, mode, max(1, k), self._mask(languages, article_ids))
+        if mode == "bm25":
+            best = max((r.score for r in ranked), default=0.0) or 1.0
+            scores = [r.score / best for r in ranked]
+            no_answer = not ranked
+        else:
+            scores = [r.cosine for r in ranked]
+            no_answer = not ranked or scores[0] < self.settings.no_answer_threshold
+        hits = tuple(self._hit(i + 1, r.position, s, search if highlight else None)
+                     for i, (r, s) in enumerate(zip(ranked, scores)))
+        return Answer(question, hits, no_answer, search, notices)
+
+    def _mask(self, languages, article_ids) -> np.ndarray | None:
+        if not languages and not article_ids:
+            return None
+        return np.array([(not languages or c.language in languages) and (not article_ids or c.article_id in article_ids)
+                         for c in self.index.chunks])
+
+    def _hit(self, rank_: int, position: int, score: float, query: str | None) -> Hit:
+        chunk = self.index.chunks[position]
+        citation = Citation(chunk.article_id, chunk.title, chunk.language, chunk.source, chunk.paragraph,
+                            chunk.start, chunk.end)
+        score = 0.0 if math.isnan(score) else score
+        marked = self._highlight(chunk, query) if query else ()
+        return Hit(rank_, score, chunk.text, marked, citation, chunk.id)
+
+    def _highlight(self, chunk: Chunk, query: str) -> tuple[tuple[int, int], ...]:
+        """The sentence(s) sharing the most query stems; for a cross-lingual question with no
+        shared words, the sentence closest in meaning."""
+        spans = sentence_spans(chunk, self.index.articles[chunk.article_id])
+        if not spans:
+            return ()
+        languages = self.index.manifest["languages"] + ["en"]
+        wanted = set(query_tokens(query, languages))
+        overlaps = [len(wanted & set(query_tokens(chunk.text[a:b], languages))) for a, b in spans]
+        best = max(overlaps)
+        if best > 0:
+            return tuple(span for span, n in zip(spans, overlaps) if n == best)[:2]
+        vectors = self.embedder.encode_documents([chunk.text[a:b] for a, b in spans])
+        return (spans[int(np.argmax(vectors @ self.embedder.encode_query(query)))],)
+
+    def context(self, chunk_id: str, before: int = 1, after: int = 1) -> list[Chunk]:
+        """The chunk with its neighbours in the same article ("show more")."""
+        chunk = self.index.chunks[self._by_id[chunk_id]]
+        siblings = [c for c in self.index.chunks if c.article_id == chunk.article_id]
+        return [c for c in siblings if chunk.position - before <= c.position <= chunk.position + after]
+
+
+def sentence_spans(chunk: Chunk, article) -> list[tuple[int, int]]:
+    """Spans in `chunk.text` of the chunk's sentences."""
+    spans, cursor = [], 0
+    for sentence in article_sentences(article):
+        if chunk.start <= sentence.start and sentence.end <= chunk.end:
+            at = chunk.text.find(sentence.text, cursor)
+            if at >= 0:
+                spans.append((at, at + len(sentence.text)))
+                cursor = at + len(sentence.text)
+    return spans

@@ -1,0 +1,87 @@
+"""Rank chunks for a query: dense (FAISS), BM25, or both fused.
+
+Fusion is reciprocal-rank fusion by default; a weighted sum of min-max normalised scores is the
+alternative. Both are settings, chosen by `assistant eval --mode all` on the shipped queries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from assistant.settings import Settings
+from index.bm25 import query_tokens
+from index.store import StoredIndex
+
+MODES = ("hybrid", "dense", "bm25")
+
+
+@dataclass(frozen=True)
+class Ranked:
+    position: int  # chunk position in the index
+    score: float  # fused score, used for ordering only
+    cosine: float  # dense similarity to the query (NaN in bm25 mode)
+
+
+def rank(index: StoredIndex, query: str, query_vector: np.ndarray | None, settings: Settings, mode: str,
+         k: int, allowed: np.ndarray | None = None) -> list[Ranked]:
+    """The top k chunks; `allowed` is an optional boolean mask over chunks (filters)."""
+    n = len(index.chunks)
+    want = min(n, max(settings.candidates, k))
+    dense = _dense(index, query_vector, want, allowed) if mode != "bm25" else {}
+    bm25 = _bm25(index, query, want, allowed) if mode != "dense" else {}
+    if mode == "dense":
+        fused = dense
+    elif mode == "bm25":
+        fused = bm25
+    elif settings.fusion == "weighted":
+        fused = _weighted(dense, bm25, settings.dense_weight)
+    else:
+        fused = _rrf([dense, bm25], settings.rrf_k)
+    order = sorted(fused, key=lambda p: -fused[p])[:k]
+    cosines = _cosines(index, query_vector, order)
+    return [Ranked(p, float(fused[p]), c) for p, c in zip(order, cosines)]
+
+
+def _dense(index: StoredIndex, vector, want: int, allowed) -> dict[int, float]:
+    if allowed is None:
+        return dict(index.search(vector, want))
+    # With filters, score the allowed chunks exactly: the nearest overall may all be filtered out.
+    positions = np.flatnonzero(allowed)
+    scores = index.vectors[positions] @ vector
+    top = np.argsort(-scores)[:want]
+    return {int(positions[i]): float(scores[i]) for i in top}
+
+
+def _bm25(index: StoredIndex, query: str, want: int, allowed) -> dict[int, float]:
+    scores = index.bm25.scores(query_tokens(query, index.manifest["languages"] + ["en"]))
+    if allowed is not None:
+        scores = np.where(allowed, scores, 0.0)
+    top = np.argsort(-scores)[:want]
+    return {int(i): float(scores[i]) for i in top if scores[i] > 0}
+
+
+def _rrf(rankings: list[dict[int, float]], k: int) -> dict[int, float]:
+    fused: dict[int, float] = {}
+    for ranking in rankings:
+        for r, position in enumerate(sorted(ranking, key=lambda p: -ranking[p])):
+            fused[position] = fused.get(position, 0.0) + 1.0 / (k + r + 1)
+    return fused
+
+
+def _weighted(dense: dict[int, float], bm25: dict[int, float], weight: float) -> dict[int, float]:
+    def normalised(scores):
+        if not scores:
+            return {}
+        low, high = min(scores.values()), max(scores.values())
+        return {p: (s - low) / (high - low) if high > low else 1.0 for p, s in scores.items()}
+
+    d, b = normalised(dense), normalised(bm25)
+    return {p: weight * d.get(p, 0.0) + (1 - weight) * b.get(p, 0.0) for p in set(d) | set(b)}
+
+
+def _cosines(index: StoredIndex, vector, positions: list[int]) -> list[float]:
+    if vector is None or not positions:
+        return [float("nan")] * len(positions)
+    return [float(c) for c in index.vectors[positions] @ vector]

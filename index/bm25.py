@@ -1,0 +1,66 @@
+"""BM25 over the same chunks as the dense index (bm25s), with Snowball stemming per language.
+
+A chunk is stemmed in its own language. A query's language is not trusted (it may be English
+about a Swedish article), so it is stemmed with every language in the index and the stems are
+pooled.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+STEMMERS = {"sv": "swedish", "da": "danish", "en": "english", "nb": "norwegian"}
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+@lru_cache(maxsize=None)
+def _stemmer(language: str):
+    import Stemmer
+
+    return Stemmer.Stemmer(STEMMERS.get(language, "swedish"))
+
+
+@lru_cache(maxsize=None)
+def _stopwords(language: str) -> frozenset[str]:
+    from bm25s import stopwords
+
+    lists = {"sv": stopwords.STOPWORDS_SWEDISH, "da": stopwords.STOPWORDS_DANISH,
+             "en": stopwords.STOPWORDS_EN, "nb": stopwords.STOPWORDS_NORWEGIAN}
+    return frozenset(lists.get(language, ()))
+
+
+def tokenize(text: str, language: str) -> list[str]:
+    words = [w for w in _WORD.findall(text.lower()) if w not in _stopwords(language)]
+    return _stemmer(language).stemWords(words)
+
+
+def query_tokens(text: str, languages: list[str]) -> list[str]:
+    """Stems of the query in every language, each stem once."""
+    return list(dict.fromkeys(t for lang in languages for t in tokenize(text, lang)))
+
+
+def build_bm25(texts: list[str], languages: list[str], folder: Path) -> None:
+    import bm25s
+
+    retriever = bm25s.BM25()
+    retriever.index([tokenize(t, lang) or ["\u2205"] for t, lang in zip(texts, languages)], show_progress=False)
+    retriever.save(str(folder), show_progress=False)
+
+
+class BM25Index:
+    def __init__(self, folder: Path):
+        import bm25s
+
+        self._retriever = bm25s.BM25.load(str(folder))
+        self._vocab = self._retriever.vocab_dict
+
+    def scores(self, tokens: list[str]) -> np.ndarray:
+        """BM25 score of every chunk (in index order) for already tokenised query terms."""
+        known = [t for t in tokens if t in self._vocab]
+        if not known:
+            return np.zeros(self._retriever.scores["num_docs"], dtype=np.float32)
+        return self._retriever.get_scores(known)
