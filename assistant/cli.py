@@ -198,5 +198,25 @@ def _query_json(result, mode) -> dict:
             "passages": [{k: v for k, v in p.items() if k != "highlight"} for p in result.answer.to_dict()["passages"]]}
 
 
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind; 0.0.0.0 exposes it.")
+@click.option("--port", default=7860, show_default=True, type=int)
+@index_option
+@user_errors
+def serve(host, port, index_dir):
+    """Serve the chat UI (basic auth when ASSISTANT_AUTH=user:password is set)."""
+    from ui.app import serve as serve_ui
+
+    settings = Settings.from_env(index_dir=index_dir)
+    if not (settings.index_dir / "manifest.json").is_file():
+        click.echo(f"No index at {settings.index_dir} yet: building it first.")
+        from index.build import build_index
+        from index.embed import Embedder
+
+        build_index(settings, Embedder(settings.model), say=click.echo)
+    click.echo(f"Serving on http://{host}:{port}")
+    serve_ui(settings, host, port)
+
+
 if __name__ == "__main__":
     main()

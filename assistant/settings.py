@@ -29,17 +29,17 @@ class Settings:
         "ASSISTANT_MODEL",
     )
     chunk_tokens: int = _setting(
-        160, "Largest chunk, in model tokens (sentences are never cut).", "ASSISTANT_CHUNK_TOKENS"
+        220, "Largest chunk, in model tokens (sentences are never cut).", "ASSISTANT_CHUNK_TOKENS"
     )
     chunk_overlap: int = _setting(0, "Sentences repeated from the previous chunk.", "ASSISTANT_CHUNK_OVERLAP")
     title_prefix: bool = _setting(
-        True, "Prefix each chunk with its article title when embedding.", "ASSISTANT_TITLE_PREFIX"
+        False, "Prefix each chunk with its article title when embedding.", "ASSISTANT_TITLE_PREFIX"
     )
     batch_size: int = _setting(16, "Chunks embedded per batch.", "ASSISTANT_BATCH_SIZE")
     mode: str = _setting("hybrid", "Retrieval mode: hybrid, dense or bm25.", "ASSISTANT_MODE")
-    fusion: str = _setting("rrf", "How hybrid fuses rankings: rrf or weighted.", "ASSISTANT_FUSION")
+    fusion: str = _setting("weighted", "How hybrid fuses rankings: weighted or rrf.", "ASSISTANT_FUSION")
     rrf_k: int = _setting(60, "Reciprocal-rank-fusion constant.", "ASSISTANT_RRF_K")
-    dense_weight: float = _setting(0.5, "Weight of the dense scores in weighted fusion.", "ASSISTANT_DENSE_WEIGHT")
+    dense_weight: float = _setting(0.7, "Weight of the dense scores in weighted fusion.", "ASSISTANT_DENSE_WEIGHT")
     candidates: int = _setting(100, "Candidates each retriever hands to fusion.", "ASSISTANT_CANDIDATES")
     no_answer_threshold: float = _setting(
         0.80, "Below this cosine for the best passage, answer 'nothing relevant'.", "ASSISTANT_NO_ANSWER"

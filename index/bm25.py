@@ -8,7 +8,7 @@ pooled.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -17,14 +17,14 @@ STEMMERS = {"sv": "swedish", "da": "danish", "en": "english", "nb": "norwegian"}
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _stemmer(language: str):
     import Stemmer
 
     return Stemmer.Stemmer(STEMMERS.get(language, "swedish"))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _stopwords(language: str) -> frozenset[str]:
     from bm25s import stopwords
 

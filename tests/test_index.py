@@ -24,7 +24,7 @@ def test_build_writes_a_loadable_index(tiny_settings, fake_embedder):
     assert manifest["counts"]["chunks"] == len(index.chunks) == report.chunks
     assert manifest["model"]["dimension"] == 256 and manifest["index_type"] == "IndexFlatIP"
     assert set(manifest["languages"]) == {"sv", "da"}
-    assert manifest["chunking"] == {"chunk_tokens": 40, "chunk_overlap": 0, "title_prefix": True}
+    assert manifest["chunking"] == {"chunk_tokens": 40, "chunk_overlap": 0, "title_prefix": False}
     hits = index.search(fake_embedder.encode_query("Kursavgiften per deltagare för en konferens"), 3)
     assert index.chunks[hits[0][0]].title == "Konferens om äldreomsorg"
     # No pickle anywhere: every file is JSON, NumPy or FAISS.
@@ -81,7 +81,7 @@ def test_incremental_rebuild_embeds_only_what_changed(tiny_settings, fake_embedd
     assert "Hemtjänst i Kiruna" not in {a.title for a in index.articles.values()}
     # Reused vectors are exactly the ones the model would give.
     for i, chunk in enumerate(index.chunks):
-        expected = fake_embedder.encode_documents([build_module.embed_text(chunk, True)])[0]
+        expected = fake_embedder.encode_documents([build_module.embed_text(chunk, False)])[0]
         assert index.vectors[i] == pytest.approx(expected, abs=1e-6)
 
 
