@@ -84,3 +84,23 @@ def real_index(tmp_path_factory, real_embedder) -> Settings:
     settings = Settings(corpus_dir=root / "corpus", index_dir=root / "index", model=str(REAL_MODEL))
     build_index(settings, real_embedder, say=lambda _: None, progress=False)
     return settings
+
+
+@pytest.fixture
+def tiny_assistant(tiny_settings, fake_embedder):
+    """An Assistant over the fixture corpus with the fake embedder (no model, instant)."""
+    from dataclasses import replace
+
+    from assistant.answer import Assistant
+    from index.build import build_index
+
+    settings = replace(tiny_settings, no_answer_threshold=0.2)
+    build_index(settings, fake_embedder, say=lambda _: None, progress=False)
+    return Assistant.open(settings=settings, embedder=fake_embedder)
+
+
+@pytest.fixture(scope="session")
+def real_assistant(real_index, real_embedder):
+    from assistant.answer import Assistant
+
+    return Assistant.open(settings=real_index, embedder=real_embedder)

@@ -49,7 +49,7 @@ def test_options_are_read_from_the_environment(tmp_path):
 def test_status_json_on_the_shipped_corpus(real_index):
     result = run("index", "status", "--index", str(real_index.index_dir), "--json")
     assert result.exit_code == 0, result.output
-    status = json.loads(result.output)
+    status = json.loads(result.stdout)
     assert status["articles"] >= 10
     assert set(status["languages"]) == {"sv", "da"}
     assert status["dimension"] == 384

@@ -17,7 +17,9 @@ EXAMPLES = [
     "Hvem er faglig koordinator i Billund Kommune?",
     "What did Farsta introduce to reduce stress?",
 ]
-SCROLL_TO_PASSAGE = "() => { const m = document.querySelector('#cited-passage'); if (m) m.scrollIntoView({block: 'center'}); }"
+SCROLL_TO_PASSAGE = (
+    "() => { const m = document.querySelector('#cited-passage'); if (m) m.scrollIntoView({block: 'center'}); }"
+)
 
 
 class Handlers:
@@ -199,7 +201,7 @@ def build_app(handlers: Handlers):
 
         chatbot.like(like, [answers], feedback_note, api_visibility="private")
 
-        def do_rebuild(progress=gr.Progress(track_tqdm=True)):
+        def do_rebuild(progress=gr.Progress(track_tqdm=True)):  # noqa: B008 - Gradio's way to ask for progress
             progress(0, desc="Rebuilding index")
             return handlers.rebuild()
 

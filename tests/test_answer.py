@@ -1,0 +1,136 @@
+"""Asking: citations, highlights, modes, filters, follow-ups and question hygiene."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from assistant.answer import clean_question, resolve_follow_up
+from assistant.cli import main
+from assistant.errors import QuestionError
+from corpus.load import read_source
+
+
+def test_hits_carry_precise_citations(tiny_assistant):
+    answer = tiny_assistant.ask("Hur många medarbetare omfattar arbetet i Umeå?", k=3)
+    assert not answer.no_answer and answer.hits
+    top = answer.hits[0]
+    assert top.citation.title == "Nya rutiner i Umeå" and top.citation.language == "sv"
+    source = read_source(tiny_assistant.settings.corpus_dir, top.citation.source)
+    assert source[top.citation.start:top.citation.end].startswith(top.text.split("\n")[0])
+    assert [h.rank for h in answer.hits] == [1, 2, 3]
+    a, b = top.highlight[0]
+    assert "120 medarbetare" in top.text[a:b]  # the sentence sharing most words is marked
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "dense", "bm25"])
+def test_every_mode_answers(tiny_assistant, mode):
+    answer = tiny_assistant.ask("Kursavgiften är per deltagare på en konferens", k=2, mode=mode)
+    assert answer.hits[0].citation.title == "Konferens om äldreomsorg"
+
+
+def test_filters_by_language_and_article(tiny_assistant):
+    answer = tiny_assistant.ask("medarbejderne ledelse", k=5, languages=["sv"])
+    assert answer.hits and all(h.citation.language == "sv" for h in answer.hits)
+    kiruna = next(a.id for a in tiny_assistant.index.articles.values() if a.title == "Hemtjänst i Kiruna")
+    answer = tiny_assistant.ask("medarbejderne ledelse", k=5, article_ids=[kiruna])
+    assert {h.citation.article_id for h in answer.hits} == {kiruna}
+
+
+def test_context_returns_neighbours_of_the_same_article(tiny_assistant):
+    chunk = next(c for c in tiny_assistant.index.chunks if c.position == 1)
+    around = tiny_assistant.context(chunk.id)
+    assert [c.position for c in around] == [0, 1, 2][: len(around)] and chunk in around
+    assert {c.article_id for c in around} == {chunk.article_id}
+
+
+def test_question_hygiene():
+    with pytest.raises(QuestionError, match="empty"):
+        clean_question(" \t\n ", 100)
+    with pytest.raises(QuestionError):
+        clean_question("\x00\x07", 100)
+    text, notices = clean_question("Vem\x00 leder\u200b <b>arbetet</b>?\x1b", 100)
+    assert text == "Vem leder <b>arbetet</b>?" and not notices  # HTML stays as text; escaping is the UI's job
+    text, notices = clean_question("ord " * 25_000, 1000)
+    assert len(text) == 1000 and "99,999 characters" in notices[0]
+
+
+def test_long_and_odd_questions_still_answer(tiny_assistant):
+    for question in ["x" * 100_000, "مرحبا كيف حالك 😀", "'; DROP TABLE chunks; --", "<script>alert(1)</script>"]:
+        answer = tiny_assistant.ask(question)
+        assert answer.question.startswith(question[:20].strip())
+
+
+def test_follow_ups_join_the_previous_question():
+    history = [{"role": "user", "content": "Vem är stadsdelsdirektör i Spånga-Tensta?"},
+               {"role": "assistant", "content": "..."}]
+    assert resolve_follow_up("Och i Farsta?", history) == "Vem är stadsdelsdirektör i Spånga-Tensta? Och i Farsta?"
+    assert resolve_follow_up("Hvem sagde det?", ["Hvad siger Helle Bro om siloer?"]).startswith("Hvad siger")
+    long_new = "Hur många timmar i veckan arbetar studentmedarbetarna i Luleå?"
+    assert resolve_follow_up(long_new, history) == long_new  # a full new question stands alone
+    assert resolve_follow_up("Och i Farsta?", []) == "Och i Farsta?"
+
+
+def test_a_follow_up_retrieves_differently_from_the_same_text_cold(tiny_assistant):
+    cold = tiny_assistant.ask("Och kostnaden?", k=3)
+    warm = tiny_assistant.ask("Och kostnaden?", k=3, history=["Vad kostar konferensen om den nya lagen?"])
+    assert warm.search_query != cold.search_query
+    assert warm.hits[0].citation.title == "Konferens om äldreomsorg"
+    assert [h.chunk_id for h in warm.hits] != [h.chunk_id for h in cold.hits]
+
+
+def test_unknown_mode_is_a_question_error(tiny_assistant):
+    with pytest.raises(QuestionError, match="Unknown mode"):
+        tiny_assistant.ask("x", mode="magic")
+
+
+# --- integration: the real model and corpus ------------------------------------------------------
+
+@pytest.mark.integration
+def test_real_questions_in_three_languages(real_assistant):
+    cases = {
+        "Vem har lett förändringsarbetet i Hässleholm?": "Ett steg före",
+        "Hvem er faglig koordinator i Billund?": "Giv plads til skæve ideer blandt medarbejderne!",
+        "What does the elder care conference cost per participant?":
+            "Utbildningskonferens – Ny lagstiftning inom äldreomsorgen",
+    }
+    for question, title in cases.items():
+        answer = real_assistant.ask(question, k=5)
+        assert not answer.no_answer
+        assert title in [h.citation.title for h in answer.hits[:3]], question
+
+
+@pytest.mark.integration
+def test_nothing_relevant_for_out_of_scope(real_assistant):
+    answer = real_assistant.ask("Vem vann fotbolls-VM 2018?")
+    assert answer.no_answer
+
+
+@pytest.mark.integration
+def test_real_follow_up(real_assistant):
+    first = "Vem är stadsdelsdirektör i Spånga-Tensta?"
+    warm = real_assistant.ask("Och i Farsta?", k=3, history=[first])
+    cold = real_assistant.ask("Och i Farsta?", k=3)
+    assert any("Kerstin Sandström" in h.text for h in warm.hits)
+    assert [h.chunk_id for h in warm.hits] != [h.chunk_id for h in cold.hits]
+
+
+@pytest.mark.integration
+def test_cli_ask_json(real_index):
+    result = CliRunner().invoke(main, ["ask", "Vad kostar konferensen om äldreomsorg?", "--json", "--k", "3",
+                                       "--index", str(real_index.index_dir)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert set(data) >= {"question", "no_answer", "passages"} and len(data["passages"]) == 3
+    passage = data["passages"][0]
+    assert set(passage) == {"rank", "score", "text", "highlight", "citation"}
+    assert set(passage["citation"]) == {"article_id", "title", "language", "source", "paragraph", "start", "end"}
+    assert "3 500 kr" in " ".join(p["text"] for p in data["passages"])
+
+
+@pytest.mark.integration
+def test_cli_ask_empty_question_is_a_user_mistake(real_index):
+    result = CliRunner().invoke(main, ["ask", "   ", "--index", str(real_index.index_dir)])
+    assert result.exit_code == 2 and "empty" in result.output and "Traceback" not in result.output
