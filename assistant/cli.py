@@ -198,6 +198,23 @@ def _query_json(result, mode) -> dict:
             "passages": [{k: v for k, v in p.items() if k != "highlight"} for p in result.answer.to_dict()["passages"]]}
 
 
+@main.command("feedback-queries")
+@click.argument("feedback", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="Append candidates to this JSONL file.")
+@user_errors
+def feedback_queries(feedback, out):
+    """Turn thumbs-up answers in FEEDBACK (JSONL) into candidate test queries to review."""
+    from assistant.queries import queries_from_feedback
+
+    lines = [json.dumps(c, ensure_ascii=False) for c in queries_from_feedback(feedback)]
+    if out:
+        with out.open("a", encoding="utf-8") as fh:
+            fh.writelines(line + "\n" for line in lines)
+        click.echo(f"{len(lines)} candidate queries appended to {out}; read them before adding to the set.")
+    else:
+        click.echo("\n".join(lines))
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind; 0.0.0.0 exposes it.")
 @click.option("--port", default=7860, show_default=True, type=int)

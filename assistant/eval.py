@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from assistant.answer import Answer, Assistant
-from assistant.queries import TestQuery, is_relevant
+from assistant.queries import EvalQuery, is_relevant
 
 CUTOFFS = (1, 5, 10)
 CURVE = tuple(range(1, 11))
@@ -14,7 +14,7 @@ CURVE = tuple(range(1, 11))
 
 @dataclass
 class QueryResult:
-    query: TestQuery
+    query: EvalQuery
     answer: Answer
     relevant: list[bool]  # per returned passage
     all_relevant: set[str] = field(default_factory=set)  # every chunk id in the index that is relevant
@@ -24,7 +24,7 @@ class QueryResult:
         return next((i + 1 for i, r in enumerate(self.relevant) if r), None)
 
 
-def run_queries(assistant: Assistant, queries: list[TestQuery], mode: str, k: int = 10) -> list[QueryResult]:
+def run_queries(assistant: Assistant, queries: list[EvalQuery], mode: str, k: int = 10) -> list[QueryResult]:
     chunks = assistant.index.chunks
     results = []
     for query in queries:

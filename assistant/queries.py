@@ -18,7 +18,7 @@ from assistant.errors import QueryFileError
 
 
 @dataclass(frozen=True)
-class TestQuery:
+class EvalQuery:
     id: str
     query: str
     lang: str
@@ -35,14 +35,14 @@ def normalise(text: str) -> str:
     return " ".join(text.lower().split())
 
 
-def is_relevant(query: TestQuery, chunk_id: str, article_id: str, text: str) -> bool:
+def is_relevant(query: EvalQuery, chunk_id: str, article_id: str, text: str) -> bool:
     if chunk_id in query.chunks or article_id in query.articles:
         return True
     haystack = normalise(text)
     return any(normalise(p) in haystack for p in query.answer_contains)
 
 
-def load_queries(path: Path, corpus_texts: list[str] | None = None) -> list[TestQuery]:
+def load_queries(path: Path, corpus_texts: list[str] | None = None) -> list[EvalQuery]:
     """Read a JSONL file or a BEIR folder; check every phrase occurs somewhere in `corpus_texts`."""
     if not path.exists():
         raise QueryFileError(f"Test-query file {path} does not exist.")
@@ -56,14 +56,14 @@ def load_queries(path: Path, corpus_texts: list[str] | None = None) -> list[Test
     return queries
 
 
-def _load_jsonl(path: Path) -> list[TestQuery]:
+def _load_jsonl(path: Path) -> list[EvalQuery]:
     queries, errors, seen = [], [], set()
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
-            query = TestQuery(
+            query = EvalQuery(
                 id=str(row["id"]), query=str(row["query"]), lang=str(row.get("lang", "")),
                 answer_contains=tuple(_strings(row.get("answer_contains", []))),
                 articles=tuple(_strings(row.get("articles", []))),
@@ -91,7 +91,7 @@ def _strings(value) -> list[str]:
     return value
 
 
-def _load_beir(folder: Path) -> list[TestQuery]:
+def _load_beir(folder: Path) -> list[EvalQuery]:
     """BEIR layout: queries.jsonl ({"_id", "text"}) and qrels/*.tsv (query-id, corpus-id, score).
 
     Corpus ids are matched against our article ids and chunk ids.
@@ -107,7 +107,7 @@ def _load_beir(folder: Path) -> list[TestQuery]:
         if line.strip():
             row = json.loads(line)
             ids = tuple(sorted(qrels.get(str(row["_id"]), ())))
-            queries.append(TestQuery(str(row["_id"]), row["text"], row.get("metadata", {}).get("lang", ""),
+            queries.append(EvalQuery(str(row["_id"]), row["text"], row.get("metadata", {}).get("lang", ""),
                                      articles=ids, chunks=ids))
     return queries
 
