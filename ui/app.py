@@ -179,7 +179,7 @@ def build_app(handlers: Handlers):
                     status = gr.Markdown(handlers.status(), elem_id="index-status")
                     rebuild = gr.Button("Rebuild index", size="sm")
 
-        def ask(message, history, state, k_, mode_, langs, arts):
+        def chat_turn(message, history, state, k_, mode_, langs, arts):
             history, state, choices = handlers.respond(message, history, state, k_, mode_, langs, arts)
             return history, state, gr.update(choices=choices, value=None), "", ""
 
@@ -187,10 +187,10 @@ def build_app(handlers: Handlers):
         controls = [k, mode, languages, articles]
         # Two questions may run at once (2 cores); a rebuild has its own queue and never blocks them.
         for trigger in (question.submit, send.click):
-            trigger(ask, [question, chatbot, answers, *controls], outputs, concurrency_limit=2,
+            trigger(chat_turn, [question, chatbot, answers, *controls], outputs, concurrency_limit=2,
                     concurrency_id="ask", api_visibility="private")
         for button, text in zip(examples, EXAMPLES):
-            button.click(lambda h, s, *c, t=text: ask(t, h, s, *c), [chatbot, answers, *controls], outputs,
+            button.click(lambda h, s, *c, t=text: chat_turn(t, h, s, *c), [chatbot, answers, *controls], outputs,
                          concurrency_id="ask", api_visibility="private")
         citations.change(handlers.open_source, [citations, answers], source, api_visibility="private").then(
             None, js=SCROLL_TO_PASSAGE)
