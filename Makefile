@@ -35,8 +35,7 @@ eval: index
 	$(BIN)/assistant eval eval/queries.jsonl --mode all
 
 bench: index
-	$(BIN)/python benchmarks/latency.py
-	$(BIN)/python benchmarks/build.py
+	for b in latency build coldstart peer_txtai scale; do $(BIN)/python benchmarks/$$b.py || exit 1; done
 
 clean:
 	rm -rf var

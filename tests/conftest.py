@@ -6,6 +6,11 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -104,3 +109,38 @@ def real_assistant(real_index, real_embedder):
     from assistant.answer import Assistant
 
     return Assistant.open(settings=real_index, embedder=real_embedder)
+
+
+# --- a real server -----------------------------------------------------------------------------
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def server(real_index, tmp_path_factory):
+    port = _free_port()
+    feedback = tmp_path_factory.mktemp("server") / "feedback.jsonl"
+    env = {**os.environ, "ASSISTANT_INDEX": str(real_index.index_dir), "ASSISTANT_CORPUS": str(real_index.corpus_dir),
+           "ASSISTANT_FEEDBACK": str(feedback), "GRADIO_ANALYTICS_ENABLED": "False"}
+    log = open(tmp_path_factory.mktemp("log") / "server.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "assistant.cli", "serve", "--port", str(port)],
+                            env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            break
+        except OSError:
+            if proc.poll() is not None:
+                raise RuntimeError(Path(log.name).read_text()) from None
+            time.sleep(1)
+    else:
+        proc.kill()
+        raise RuntimeError("server did not start: " + Path(log.name).read_text())
+    yield url, feedback
+    proc.terminate()
+    proc.wait(timeout=20)
