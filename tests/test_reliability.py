@@ -139,9 +139,11 @@ def test_fifty_clients_while_rebuilding(server, real_index, tmp_path):
     url, _ = server
     questions = [q for q in (Path(__file__).parents[1] / "eval" / "queries.jsonl").read_text().splitlines()]
     questions = [json.loads(q)["query"] for q in questions][:20]
-    corpus = Path(real_index.corpus_dir)
+    # A full rebuild of a copy competes for the same two cores; the server keeps answering from memory.
+    corpus = tmp_path / "corpus"
+    shutil.copytree(real_index.corpus_dir, corpus)
     (corpus / "extra.txt").write_text("Extra artikel om Malmö\n\nMalmö stad anställer tio nya socionomer.\n")
-    env = {**os.environ, "ASSISTANT_CORPUS": str(corpus), "ASSISTANT_INDEX": str(real_index.index_dir)}
+    env = {**os.environ, "ASSISTANT_CORPUS": str(corpus), "ASSISTANT_INDEX": str(tmp_path / "index")}
     rebuild = subprocess.Popen([sys.executable, "-m", "assistant.cli", "index", "build"], env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     latencies, errors, lock = [], [], threading.Lock()
@@ -171,7 +173,6 @@ def test_fifty_clients_while_rebuilding(server, real_index, tmp_path):
     for t in threads:
         t.join(timeout=900)
     assert rebuild.wait(timeout=300) == 0, rebuild.stderr.read()
-    (corpus / "extra.txt").unlink()
     assert errors == [] and len(latencies) == 1000
     p50, p95 = np.percentile(latencies, [50, 95])
     print(f"\n50 clients x 20 questions during a rebuild: p50 {p50 * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms")
