@@ -78,6 +78,7 @@ _FOLLOW_UP = re.compile(
     re.IGNORECASE,
 )
 FOLLOW_UP_MAX_WORDS = 6
+SEMANTIC_HIGHLIGHTS = 3  # passages that may get a meaning-based highlight (costs one model call)
 
 
 def clean_question(question: str, max_chars: int) -> tuple[str, tuple[str, ...]]:
@@ -143,9 +144,10 @@ class Assistant:
         else:
             scores = [r.cosine for r in ranked]
             no_answer = not ranked or scores[0] < self.settings.no_answer_threshold
-        hits = tuple(self._hit(i + 1, r.position, s, search if highlight else None)
-                     for i, (r, s) in enumerate(zip(ranked, scores)))
-        return Answer(question, hits, no_answer, search, notices)
+        hits = [self._hit(i + 1, r.position, s) for i, (r, s) in enumerate(zip(ranked, scores))]
+        if highlight:
+            hits = self._highlights(hits, search, vector)
+        return Answer(question, tuple(hits), no_answer, search, notices)
 
     def _mask(self, languages, article_ids) -> np.ndarray | None:
         if not languages and not article_ids:
@@ -153,28 +155,36 @@ class Assistant:
         return np.array([(not languages or c.language in languages) and (not article_ids or c.article_id in article_ids)
                          for c in self.index.chunks])
 
-    def _hit(self, rank_: int, position: int, score: float, query: str | None) -> Hit:
+    def _hit(self, rank_: int, position: int, score: float) -> Hit:
         chunk = self.index.chunks[position]
         citation = Citation(chunk.article_id, chunk.title, chunk.language, chunk.source, chunk.paragraph,
                             chunk.start, chunk.end)
-        score = 0.0 if math.isnan(score) else score
-        marked = self._highlight(chunk, query) if query else ()
-        return Hit(rank_, score, chunk.text, marked, citation, chunk.id)
+        return Hit(rank_, 0.0 if math.isnan(score) else score, chunk.text, (), citation, chunk.id)
 
-    def _highlight(self, chunk: Chunk, query: str) -> tuple[tuple[int, int], ...]:
-        """The sentence(s) sharing the most query stems; for a cross-lingual question with no
-        shared words, the sentence closest in meaning."""
-        spans = sentence_spans(chunk, self.index.articles[chunk.article_id])
-        if not spans:
-            return ()
+    def _highlights(self, hits: list[Hit], query: str, vector: np.ndarray | None) -> list[Hit]:
+        """Mark the sentence(s) sharing the most query stems. Where none shares a word (a
+        cross-lingual question), the top passages get the sentence closest in meaning, all
+        embedded in one batch to keep latency down."""
         languages = self.index.manifest["languages"] + ["en"]
         wanted = set(query_tokens(query, languages))
-        overlaps = [len(wanted & set(query_tokens(chunk.text[a:b], languages))) for a, b in spans]
-        best = max(overlaps)
-        if best > 0:
-            return tuple(span for span, n in zip(spans, overlaps) if n == best)[:2]
-        vectors = self.embedder.encode_documents([chunk.text[a:b] for a, b in spans])
-        return (spans[int(np.argmax(vectors @ self.embedder.encode_query(query)))],)
+        marked, semantic = [], []
+        for hit in hits:
+            chunk = self.index.chunks[self._by_id[hit.chunk_id]]
+            spans = sentence_spans(chunk, self.index.articles[chunk.article_id])
+            overlaps = [len(wanted & set(query_tokens(hit.text[a:b], languages))) for a, b in spans]
+            best = max(overlaps, default=0)
+            marked.append(tuple(span for span, n in zip(spans, overlaps) if n == best)[:2] if best else ())
+            if not best and spans and hit.rank <= SEMANTIC_HIGHLIGHTS:
+                semantic.append((len(marked) - 1, spans))
+        if semantic:
+            texts = [hits[i].text[a:b] for i, spans in semantic for a, b in spans]
+            scores = self.embedder.encode_documents(texts) @ (
+                vector if vector is not None else self.embedder.encode_query(query))
+            offset = 0
+            for i, spans in semantic:
+                marked[i] = (spans[int(np.argmax(scores[offset:offset + len(spans)]))],)
+                offset += len(spans)
+        return [replace(hit, highlight=m) for hit, m in zip(hits, marked)]
 
     def context(self, chunk_id: str, before: int = 1, after: int = 1) -> list[Chunk]:
         """The chunk with its neighbours in the same article ("show more")."""
