@@ -213,6 +213,8 @@ def build_app(handlers: Handlers):
 
 def serve(settings: Settings, host: str, port: int) -> None:
     handlers = Handlers(settings)
+    if handlers.assistant:
+        handlers.assistant.embedder.encode_query("warm up")  # load the model now, not on the first question
     auth = os.environ.get("ASSISTANT_AUTH")  # "user:password" turns on basic auth
     credentials = tuple(auth.split(":", 1)) if auth and ":" in auth else None
     build_app(handlers).queue(default_concurrency_limit=2).launch(
