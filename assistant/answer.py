@@ -72,7 +72,7 @@ class Answer:
 
 # Pronouns and openers that make a question lean on the previous one ("Och i Göteborg?").
 _FOLLOW_UP = re.compile(
-    r"^(och|men|samt|og|men|and|but|what about|how about|hvad med|hur är det med|vad sägs om)\b"
+    r"^(och|men|samt|og|and|but|what about|how about|hvad med|hur är det med|vad sägs om)\b"
     r"|\b(han|hon|hen|hun|de|dem|dom|den|det|dess|deras|hans|hennes|hendes|deres|he|she|they|it|him|her|them|"
     r"their|its|there|där|der|dit)\b",
     re.IGNORECASE,

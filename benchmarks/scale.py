@@ -103,7 +103,8 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             corpus = Path(tmp) / "corpus"
             synthesise(corpus, sentences, size)
-            settings = replace(base, corpus_dir=corpus, index_dir=Path(tmp) / "index", chunk_tokens=SENTENCES_PER_PASSAGE)
+            settings = replace(base, corpus_dir=corpus, index_dir=Path(tmp) / "index",
+                               chunk_tokens=SENTENCES_PER_PASSAGE)
             build_s, report = timed(build_index, settings, embedder, say=lambda _: None, progress=False)
             assistant = Assistant.open(settings=settings, embedder=embedder)
             for q in queries[:5]:

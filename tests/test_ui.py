@@ -112,7 +112,7 @@ def test_api_handler_returns_json_ready_dicts(handlers):
 def test_rebuild_swaps_in_a_new_index(handlers):
     (handlers.settings.corpus_dir / "new.txt").write_text("Ny artikel om Malmö\n\nMalmö bygger tre nya skolor.\n")
     message = handlers.rebuild()
-    assert "1 added" in message and "6 articles" in handlers.status() or "7 articles" in handlers.status()
+    assert "1 added" in message and "7 articles" in handlers.status()
     assert "Ny artikel om Malmö" in handlers.article_titles()
 
 

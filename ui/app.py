@@ -5,6 +5,7 @@ import json
 import os
 import threading
 from datetime import UTC, datetime
+from html import escape
 
 from assistant.answer import Answer, Assistant
 from assistant.errors import AssistantError
@@ -57,7 +58,7 @@ class Handlers:
                                         languages=languages or None, article_ids=self._article_ids(articles))
             content, entry = answer_html(answer), answer
         except AssistantError as exc:
-            content, entry = f'<p class="notice">{_escape(str(exc))}</p>', None
+            content, entry = f'<p class="notice">{escape(str(exc))}</p>', None
         history += [{"role": "user", "content": message or ""}, {"role": "assistant", "content": content}]
         answers += [None, entry]
         return history, answers, self.citation_choices(entry)
@@ -86,7 +87,7 @@ class Handlers:
         try:
             text = read_source(self.settings.corpus_dir, c.source)  # refuses paths outside the corpus
         except AssistantError as exc:
-            return f'<p class="notice">{_escape(str(exc))}</p>'
+            return f'<p class="notice">{escape(str(exc))}</p>'
         article = self.assistant.index.articles.get(c.article_id) if self.assistant else None
         window = (article.start, article.end) if article else None
         return source_html(text, c.title, c.source, c.start, c.end, window)
@@ -140,12 +141,6 @@ class Handlers:
 
     def article_titles(self) -> list[str]:
         return sorted({a.title for a in self.assistant.index.articles.values()}) if self.assistant else []
-
-
-def _escape(text: str) -> str:
-    from html import escape
-
-    return escape(text)
 
 
 def build_app(handlers: Handlers):
