@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from assistant.errors import AssistantError
+from assistant.retrieve import MODES
 from assistant.settings import Settings
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -121,7 +122,7 @@ def _assistant(index_dir):
 @main.command()
 @click.argument("question")
 @click.option("--k", default=5, show_default=True, help="Number of passages.")
-@click.option("--mode", type=click.Choice(["hybrid", "dense", "bm25"]), default=None,
+@click.option("--mode", type=click.Choice(MODES), default=None,
               help="Retrieval mode [env ASSISTANT_MODE; default hybrid].")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 @index_option
@@ -151,7 +152,7 @@ def ask(question, k, mode, as_json, index_dir):
 @main.command("eval")
 @click.argument("queries", type=click.Path(path_type=Path))
 @click.option("--k", default=10, show_default=True, help="Passages retrieved per query.")
-@click.option("--mode", type=click.Choice(["hybrid", "dense", "bm25", "all"]), default="hybrid", show_default=True)
+@click.option("--mode", type=click.Choice([*MODES, "all"]), default="hybrid", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print metrics and every query's passages as JSON.")
 @click.option("--report", "report_dir", type=click.Path(path_type=Path), default=None,
               help="Write report.md and recall_at_k.png into this folder.")
@@ -166,7 +167,7 @@ def evaluate(queries, k, mode, as_json, report_dir, min_recall, index_dir):
 
     assistant = _assistant(index_dir)
     test_queries = load_queries(queries, [a.text for a in assistant.index.articles.values()])
-    modes = ["hybrid", "dense", "bm25"] if mode == "all" else [mode]
+    modes = list(MODES) if mode == "all" else [mode]
     results = {m: run_queries(assistant, test_queries, m, k) for m in modes}
     all_metrics = {m: metrics(r) for m, r in results.items()}
     if as_json:

@@ -9,6 +9,7 @@ from html import escape
 
 from assistant.answer import Answer, Assistant
 from assistant.errors import AssistantError
+from assistant.retrieve import MODES
 from assistant.settings import Settings
 from corpus.load import read_source
 from ui.render import CSS, LANGUAGE_NAMES, answer_html, citation_label, source_html, status_markdown
@@ -50,11 +51,10 @@ class Handlers:
                 languages: list[str] | None = None, articles: list[str] | None = None):
         """One turn: returns (history, answers, citation choices)."""
         history, answers = list(history or []), list(answers or [])
-        questions = [m["content"] for m in history if m.get("role") == "user" and isinstance(m.get("content"), str)]
         try:
             if self.assistant is None:
                 raise AssistantError(self.error or "The index is not loaded.")
-            answer = self.assistant.ask(message, k=int(k), history=questions, mode=mode,
+            answer = self.assistant.ask(message, k=int(k), history=history, mode=mode,
                                         languages=languages or None, article_ids=self._article_ids(articles))
             content, entry = answer_html(answer), answer
         except AssistantError as exc:
@@ -166,7 +166,7 @@ def build_app(handlers: Handlers):
                 feedback_note = gr.Markdown(elem_id="feedback-note")
             with gr.Column(scale=1, min_width=220):
                 k = gr.Slider(1, 10, value=5, step=1, label="Passages (k)")
-                mode = gr.Radio(["hybrid", "dense", "bm25"], value=handlers.settings.mode, label="Retrieval mode")
+                mode = gr.Radio(list(MODES), value=handlers.settings.mode, label="Retrieval mode")
                 languages = gr.CheckboxGroup(handlers.languages(), label="Languages",
                                              info=", ".join(LANGUAGE_NAMES.get(x, x) for x in handlers.languages()))
                 articles = gr.Dropdown(handlers.article_titles(), multiselect=True, label="Only these articles")
