@@ -1,6 +1,6 @@
 """Rank chunks for a query: dense (FAISS), BM25, or both fused.
 
-Fusion is reciprocal-rank fusion by default; a weighted sum of min-max normalised scores is the
+Fusion is a weighted sum of min-max normalised scores by default; reciprocal-rank fusion is the
 alternative. Both are settings, chosen by `assistant eval --mode all` on the shipped queries.
 """
 

@@ -32,8 +32,9 @@ class Settings:
         220, "Largest chunk, in model tokens (sentences are never cut).", "ASSISTANT_CHUNK_TOKENS"
     )
     chunk_overlap: int = _setting(0, "Sentences repeated from the previous chunk.", "ASSISTANT_CHUNK_OVERLAP")
-    title_prefix: bool = _setting(
-        False, "Prefix each chunk with its article title when embedding.", "ASSISTANT_TITLE_PREFIX"
+    context_words: int = _setting(
+        60, "Words of the article's lead (after its title) indexed with every chunk; 0: chunk text only.",
+        "ASSISTANT_CONTEXT_WORDS",
     )
     batch_size: int = _setting(16, "Chunks embedded per batch.", "ASSISTANT_BATCH_SIZE")
     mode: str = _setting("hybrid", "Retrieval mode: hybrid, dense or bm25.", "ASSISTANT_MODE")

@@ -27,8 +27,9 @@ def main() -> None:
         corpus = Path(tmp) / "corpus"
         shutil.copytree(base.corpus_dir, corpus)
         settings = replace(base, corpus_dir=corpus, index_dir=Path(tmp) / "index")
-        chunks = chunk_articles(load_corpus(corpus).articles, settings.chunk_tokens, embedder.count_tokens)
-        texts = [embed_text(c, settings.title_prefix) for c in chunks]
+        articles = {a.id: a for a in load_corpus(corpus).articles}
+        chunks = chunk_articles(articles.values(), settings.chunk_tokens, embedder.count_tokens)
+        texts = [embed_text(c, articles[c.article_id], settings.context_words) for c in chunks]
         raw, _ = timed(embedder.encode_documents, texts, settings.batch_size)
         full, report = timed(build_index, settings, embedder, say=lambda _: None, progress=False)
         edited = corpus / "003_6c20b7587ebfaa38.txt"

@@ -25,7 +25,7 @@ from assistant.errors import AssistantError
 from assistant.settings import Settings
 from corpus.chunk import chunk_articles
 from corpus.load import Skipped, load_corpus
-from corpus.types import Chunk
+from corpus.types import Article, Chunk
 from index.store import load_index, make_faiss_index, write_index
 
 
@@ -42,9 +42,17 @@ class BuildReport:
     manifest: dict = field(default_factory=dict)
 
 
-def embed_text(chunk: Chunk, title_prefix: bool) -> str:
-    """What the model sees for a chunk: the title gives short passages their topic."""
-    return f"{chunk.title}\n{chunk.text}" if title_prefix else chunk.text
+def embed_text(chunk: Chunk, article: Article, context_words: int) -> str:
+    """What the model and BM25 see for a chunk: the chunk behind its article's title and lead.
+
+    A question usually names the article's subject ("the HR specialist in Hässleholm") as well as
+    what it asks; later passages rarely repeat the subject, so without this context the article's
+    first passage wins questions answered further down.
+    """
+    if context_words <= 0:
+        return chunk.text
+    lead = " ".join(article.text.split()[:context_words])
+    return f"{article.title}. {lead}\n{chunk.text}"
 
 
 def builds_dir(index_dir: Path) -> Path:
@@ -62,7 +70,8 @@ def _build(settings: Settings, embedder, say, progress: bool) -> BuildReport:
     for skip in corpus.skipped:
         say(f"Skipped {skip.path}: {skip.reason}.")
     chunks = chunk_articles(corpus.articles, settings.chunk_tokens, embedder.count_tokens, settings.chunk_overlap)
-    texts = [embed_text(c, settings.title_prefix) for c in chunks]
+    articles = {a.id: a for a in corpus.articles}
+    texts = [embed_text(c, articles[c.article_id], settings.context_words) for c in chunks]
     keys = [hashlib.sha256(f"{embedder.fingerprint}\n{t}".encode()).hexdigest()[:24] for t in texts]
     previous = _previous(settings.index_dir)
 
@@ -88,7 +97,7 @@ def _build(settings: Settings, embedder, say, progress: bool) -> BuildReport:
         "model": {"name": Path(settings.model).name, "path": str(settings.model),
                   "dimension": embedder.dimension, "fingerprint": embedder.fingerprint},
         "chunking": {"chunk_tokens": settings.chunk_tokens, "chunk_overlap": settings.chunk_overlap,
-                     "title_prefix": settings.title_prefix},
+                     "context_words": settings.context_words},
         "index_type": type(faiss_index).__name__,
         "corpus": {"path": str(settings.corpus_dir), "fingerprint": corpus.fingerprint},
         "counts": {"files": len(corpus.files), "skipped": len(corpus.skipped),

@@ -24,7 +24,7 @@ def test_build_writes_a_loadable_index(tiny_settings, fake_embedder):
     assert manifest["counts"]["chunks"] == len(index.chunks) == report.chunks
     assert manifest["model"]["dimension"] == 256 and manifest["index_type"] == "IndexFlatIP"
     assert set(manifest["languages"]) == {"sv", "da"}
-    assert manifest["chunking"] == {"chunk_tokens": 40, "chunk_overlap": 0, "title_prefix": False}
+    assert manifest["chunking"] == {"chunk_tokens": 40, "chunk_overlap": 0, "context_words": 60}
     hits = index.search(fake_embedder.encode_query("Kursavgiften per deltagare för en konferens"), 3)
     assert index.chunks[hits[0][0]].title == "Konferens om äldreomsorg"
     # No pickle anywhere: every file is JSON, NumPy or FAISS.
@@ -81,8 +81,30 @@ def test_incremental_rebuild_embeds_only_what_changed(tiny_settings, fake_embedd
     assert "Hemtjänst i Kiruna" not in {a.title for a in index.articles.values()}
     # Reused vectors are exactly the ones the model would give.
     for i, chunk in enumerate(index.chunks):
-        expected = fake_embedder.encode_documents([build_module.embed_text(chunk, False)])[0]
+        text = build_module.embed_text(chunk, index.articles[chunk.article_id], tiny_settings.context_words)
+        expected = fake_embedder.encode_documents([text])[0]
         assert index.vectors[i] == pytest.approx(expected, abs=1e-6)
+
+
+@pytest.mark.parametrize("context_words, matches", [(60, 2), (0, 1)])
+def test_chunks_are_indexed_behind_their_articles_title_and_lead(tiny_settings, fake_embedder, context_words,
+                                                                  matches):
+    from dataclasses import replace
+
+    from index.bm25 import query_tokens
+
+    settings = replace(tiny_settings, context_words=context_words)
+    build_index(settings, fake_embedder, say=quiet, progress=False)
+    index = load_index(settings.index_dir)
+    second = index.chunks[1]  # "Nya rutiner i Umeå", paragraph 4: says nothing of social workers
+    article = index.articles[second.article_id]
+    assert "socialsekreterare" not in second.text and "socialsekreterare" in article.paragraphs[0].text
+    lead = " ".join(article.text.split()[:context_words])
+    expected = f"{article.title}. {lead}\n{second.text}" if context_words else second.text
+    assert build_module.embed_text(second, article, context_words) == expected
+    # BM25 indexes the same text: a word of the lead finds the article's later passage too.
+    scores = index.bm25.scores(query_tokens("socialsekreterare", ["sv"]))
+    assert int((scores > 0).sum()) == matches
 
 
 def test_a_failed_build_leaves_the_previous_index(tiny_settings, fake_embedder, monkeypatch):
