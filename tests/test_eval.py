@@ -134,11 +134,12 @@ def test_eval_cli_meets_the_quality_bar(real_index, tmp_path):
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     hybrid, dense, bm25 = (data["metrics"][m] for m in ("hybrid", "dense", "bm25"))
+    # The bar (measured: R@5 0.989, MRR@10 0.866, en R@5 1.000, no-answer 0.90 / 0.977).
     assert hybrid["overall"]["recall@5"] >= 0.92
+    assert hybrid["overall"]["mrr@10"] >= 0.80
     assert hybrid["by_language"]["en"]["recall@5"] >= 0.85
-    assert hybrid["no_answer_accuracy"] >= 0.9
     assert hybrid["overall"]["mrr@10"] > max(dense["overall"]["mrr@10"], bm25["overall"]["mrr@10"])
-    assert hybrid["overall"]["mrr@10"] >= 0.78  # guard: the measured figure is 0.79
+    assert hybrid["no_answer_accuracy"] >= 0.9 and hybrid["answered_in_scope"] >= 0.95
     first = data["queries"][0]
     assert {"id", "query", "lang", "no_answer", "first_relevant_rank", "passages"} <= set(first)
     assert {"rank", "score", "text", "citation"} <= set(first["passages"][0])
