@@ -1,5 +1,7 @@
 """A peer side by side: txtai (Embeddings, hybrid=True, content) on the same chunks, the same
-converted model and the same test queries, next to our hybrid retrieval.
+converted model and the same test queries, next to our hybrid retrieval. txtai runs twice: on
+the chunk text alone, and on the text we index (title and lead before each chunk), so the table
+separates what the indexed text buys from what our fusion buys.
 
     python benchmarks/peer_txtai.py
 """
@@ -13,21 +15,23 @@ from assistant.answer import Assistant
 from assistant.eval import metrics, run_queries
 from assistant.queries import is_relevant, load_queries
 from assistant.settings import PROJECT_ROOT
+from index.build import embed_text
 
 
-def txtai_scores(assistant: Assistant, queries) -> tuple[float, float, list[float]]:
+def txtai_scores(assistant: Assistant, queries, context_words: int) -> tuple[float, float, list[float]]:
     from txtai import Embeddings
 
-    chunks = assistant.index.chunks
+    index = assistant.index
     embeddings = Embeddings({"path": assistant.settings.model, "hybrid": True, "content": True,
                              "instructions": {"query": "query: ", "data": "passage: "}})
-    embeddings.index([(c.id, c.text, None) for c in chunks])
-    by_id = {c.id: c for c in chunks}
+    embeddings.index([(c.id, embed_text(c, index.articles[c.article_id], context_words), None)
+                      for c in index.chunks])
+    by_id = {c.id: c for c in index.chunks}
     hits5, rr, times = [], [], []
     for q in queries:
         seconds, results = timed(embeddings.search, q.query, 10)
         times.append(seconds)
-        relevant = [is_relevant(q, r["id"], by_id[r["id"]].article_id, r["text"]) for r in results]
+        relevant = [is_relevant(q, r["id"], by_id[r["id"]].article_id, by_id[r["id"]].text) for r in results]
         first = next((i + 1 for i, r in enumerate(relevant) if r), None)
         hits5.append(bool(first and first <= 5))
         rr.append(1 / first if first else 0.0)
@@ -41,11 +45,13 @@ def main() -> None:
         assistant.ask(q.query)
     ours = metrics(run_queries(assistant, queries, "hybrid"))["overall"]
     our_times = [timed(assistant.ask, q.query, 5)[0] for q in queries]
-    r5, mrr, peer_times = txtai_scores(assistant, queries)
+    context = assistant.settings.context_words
+    peers = {words: txtai_scores(assistant, queries, words) for words in (0, context)}
     print(f"{len(queries)} in-scope queries, {len(assistant.index.chunks)} chunks, same converted model")
     print_table(["system", "recall@5", "MRR@10", "p50 ms", "p95 ms"], [
         ["ours (hybrid, weighted fusion)", ours["recall@5"], ours["mrr@10"], *percentiles(our_times)],
-        ["txtai Embeddings(hybrid=True)", r5, mrr, *percentiles(peer_times)],
+        *([f"txtai Embeddings(hybrid=True), context {words} words", r5, mrr, *percentiles(times)]
+          for words, (r5, mrr, times) in peers.items()),
     ])
 
 
