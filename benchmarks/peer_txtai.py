@@ -15,7 +15,7 @@ from assistant.answer import Assistant
 from assistant.eval import metrics, run_queries
 from assistant.queries import is_relevant, load_queries
 from assistant.settings import PROJECT_ROOT
-from index.build import embed_text
+from index.build import embed_texts
 
 
 def txtai_scores(assistant: Assistant, queries, context_words: int) -> tuple[float, float, list[float]]:
@@ -24,8 +24,8 @@ def txtai_scores(assistant: Assistant, queries, context_words: int) -> tuple[flo
     index = assistant.index
     embeddings = Embeddings({"path": assistant.settings.model, "hybrid": True, "content": True,
                              "instructions": {"query": "query: ", "data": "passage: "}})
-    embeddings.index([(c.id, embed_text(c, index.articles[c.article_id], context_words), None)
-                      for c in index.chunks])
+    texts = embed_texts(index.chunks, index.articles, context_words)
+    embeddings.index([(c.id, text, None) for c, text in zip(index.chunks, texts)])
     by_id = {c.id: c for c in index.chunks}
     hits5, rr, times = [], [], []
     for q in queries:

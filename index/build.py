@@ -42,17 +42,27 @@ class BuildReport:
     manifest: dict = field(default_factory=dict)
 
 
-def embed_text(chunk: Chunk, article: Article, context_words: int) -> str:
-    """What the model and BM25 see for a chunk: the chunk behind its article's title and lead.
+def embed_texts(chunks: list[Chunk], articles: dict[str, Article], context_words: int) -> list[str]:
+    """What the model and BM25 see for each chunk: the chunk behind its article's title and lead.
 
     A question usually names the article's subject ("the HR specialist in Hässleholm") as well as
     what it asks; later passages rarely repeat the subject, so without this context the article's
-    first passage wins questions answered further down.
+    first passage wins questions answered further down. 0 words: the chunk text alone.
     """
     if context_words <= 0:
-        return chunk.text
-    lead = " ".join(article.text.split()[:context_words])
-    return f"{article.title}. {lead}\n{chunk.text}"
+        return [c.text for c in chunks]
+    # Once per article, not per chunk: a huge article has thousands of chunks.
+    headers = {aid: _header(articles[aid], context_words) for aid in {c.article_id for c in chunks}}
+    return [headers[c.article_id] + c.text for c in chunks]
+
+
+def _header(article: Article, words: int) -> str:
+    lead: list[str] = []
+    for paragraph in article.paragraphs:
+        lead += paragraph.text.split()
+        if len(lead) >= words:
+            break
+    return f"{article.title}. {' '.join(lead[:words])}\n"
 
 
 def builds_dir(index_dir: Path) -> Path:
@@ -70,8 +80,7 @@ def _build(settings: Settings, embedder, say, progress: bool) -> BuildReport:
     for skip in corpus.skipped:
         say(f"Skipped {skip.path}: {skip.reason}.")
     chunks = chunk_articles(corpus.articles, settings.chunk_tokens, embedder.count_tokens, settings.chunk_overlap)
-    articles = {a.id: a for a in corpus.articles}
-    texts = [embed_text(c, articles[c.article_id], settings.context_words) for c in chunks]
+    texts = embed_texts(chunks, {a.id: a for a in corpus.articles}, settings.context_words)
     keys = [hashlib.sha256(f"{embedder.fingerprint}\n{t}".encode()).hexdigest()[:24] for t in texts]
     previous = _previous(settings.index_dir)
 

@@ -80,10 +80,8 @@ def test_incremental_rebuild_embeds_only_what_changed(tiny_settings, fake_embedd
     index = load_index(tiny_settings.index_dir)
     assert "Hemtjänst i Kiruna" not in {a.title for a in index.articles.values()}
     # Reused vectors are exactly the ones the model would give.
-    for i, chunk in enumerate(index.chunks):
-        text = build_module.embed_text(chunk, index.articles[chunk.article_id], tiny_settings.context_words)
-        expected = fake_embedder.encode_documents([text])[0]
-        assert index.vectors[i] == pytest.approx(expected, abs=1e-6)
+    texts = build_module.embed_texts(index.chunks, index.articles, tiny_settings.context_words)
+    assert index.vectors == pytest.approx(fake_embedder.encode_documents(texts), abs=1e-6)
 
 
 @pytest.mark.parametrize("context_words, matches", [(60, 2), (0, 1)])
@@ -101,7 +99,7 @@ def test_chunks_are_indexed_behind_their_articles_title_and_lead(tiny_settings, 
     assert "socialsekreterare" not in second.text and "socialsekreterare" in article.paragraphs[0].text
     lead = " ".join(article.text.split()[:context_words])
     expected = f"{article.title}. {lead}\n{second.text}" if context_words else second.text
-    assert build_module.embed_text(second, article, context_words) == expected
+    assert build_module.embed_texts([second], index.articles, context_words) == [expected]
     # BM25 indexes the same text: a word of the lead finds the article's later passage too.
     scores = index.bm25.scores(query_tokens("socialsekreterare", ["sv"]))
     assert int((scores > 0).sum()) == matches
