@@ -28,7 +28,7 @@ def main() -> None:
         shutil.copytree(base.corpus_dir, corpus)
         settings = replace(base, corpus_dir=corpus, index_dir=Path(tmp) / "index")
         articles = {a.id: a for a in load_corpus(corpus).articles}
-        chunks = chunk_articles(articles.values(), settings.chunk_tokens, embedder.count_tokens)
+        chunks = chunk_articles(articles.values(), settings.chunk_tokens, embedder.count_tokens, settings.chunk_overlap)
         texts = embed_texts(chunks, articles, settings.context_words)
         raw, _ = timed(embedder.encode_documents, texts, settings.batch_size)
         full, report = timed(build_index, settings, embedder, say=lambda _: None, progress=False)
