@@ -3,6 +3,7 @@ PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 MODEL  := var/models/multilingual-e5-small
+SRC    := assistant index corpus ui tests benchmarks
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
@@ -12,7 +13,8 @@ run: index
 	$(BIN)/assistant serve --host 127.0.0.1 --port 7860
 
 test: model
-	$(BIN)/ruff check assistant index corpus ui tests benchmarks
+	$(BIN)/ruff check $(SRC)
+	$(BIN)/ruff format --check $(SRC)
 	$(BIN)/pytest -q
 
 install: $(VENV)/.installed
@@ -39,3 +41,7 @@ bench: index
 
 clean:
 	rm -rf var
+
+lint: install
+	$(BIN)/ruff check $(SRC)
+	$(BIN)/ruff format --check $(SRC)

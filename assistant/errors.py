@@ -1,28 +1,22 @@
-"""The project's one exception hierarchy.
+"""The assistant stage's errors; re-exports the lower stages' so callers need one import.
 
 Library code raises these; only `assistant/cli.py` and `ui/` turn them into messages.
-Every message is written for the user and says what to do next.
 """
 
+from corpus.errors import AssistantError, CorpusError
+from index.errors import BuildError, IndexMismatchError, IndexMissingError, ModelError
 
-class AssistantError(Exception):
-    """Base class: a problem the user can fix; shown as one line, never a traceback."""
-
-
-class CorpusError(AssistantError):
-    """The corpus folder is missing, empty, or has no usable files."""
-
-
-class ModelError(AssistantError):
-    """The embedding model is missing or cannot be prepared."""
-
-
-class IndexMissingError(AssistantError):
-    """No index has been built yet at the configured location."""
-
-
-class IndexMismatchError(AssistantError):
-    """The index on disk was built differently (model, format) or is damaged."""
+__all__ = [
+    "AssistantError",
+    "BuildError",
+    "CorpusError",
+    "IndexMismatchError",
+    "IndexMissingError",
+    "ModelError",
+    "QueryFileError",
+    "QuestionError",
+    "SettingsError",
+]
 
 
 class QuestionError(AssistantError):
@@ -31,3 +25,7 @@ class QuestionError(AssistantError):
 
 class QueryFileError(AssistantError):
     """A test-query file is malformed or names phrases that occur nowhere."""
+
+
+class SettingsError(AssistantError):
+    """A setting (environment variable or option) has a value that cannot be used."""

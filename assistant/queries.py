@@ -51,8 +51,10 @@ def load_queries(path: Path, corpus_texts: list[str] | None = None) -> list[Eval
         corpus = normalise("\n".join(corpus_texts))
         missing = [f"{q.id}: {p!r}" for q in queries for p in q.answer_contains if normalise(p) not in corpus]
         if missing:
-            raise QueryFileError(f"{path}: {len(missing)} answer phrase(s) occur nowhere in the corpus, so they "
-                                 f"can never be found: {'; '.join(missing[:10])}")
+            raise QueryFileError(
+                f"{path}: {len(missing)} answer phrase(s) occur nowhere in the corpus, so they "
+                f"can never be found: {'; '.join(missing[:10])}"
+            )
     return queries
 
 
@@ -64,7 +66,9 @@ def _load_jsonl(path: Path) -> list[EvalQuery]:
         try:
             row = json.loads(line)
             query = EvalQuery(
-                id=str(row["id"]), query=str(row["query"]), lang=str(row.get("lang", "")),
+                id=str(row["id"]),
+                query=str(row["query"]),
+                lang=str(row.get("lang", "")),
                 answer_contains=tuple(_strings(row.get("answer_contains", []))),
                 articles=tuple(_strings(row.get("articles", []))),
             )
@@ -107,8 +111,11 @@ def _load_beir(folder: Path) -> list[EvalQuery]:
         if line.strip():
             row = json.loads(line)
             ids = tuple(sorted(qrels.get(str(row["_id"]), ())))
-            queries.append(EvalQuery(str(row["_id"]), row["text"], row.get("metadata", {}).get("lang", ""),
-                                     articles=ids, chunks=ids))
+            queries.append(
+                EvalQuery(
+                    str(row["_id"]), row["text"], row.get("metadata", {}).get("lang", ""), articles=ids, chunks=ids
+                )
+            )
     return queries
 
 
@@ -129,6 +136,12 @@ def queries_from_feedback(feedback_file: Path) -> list[dict]:
         liked = passages[int(row.get("passage_index") or 0)]
         phrase = liked.get("highlight") or liked.get("text", "")[:120]
         qid = "fb-" + hashlib.sha1(row["question"].encode()).hexdigest()[:8]
-        candidates.append({"id": qid, "query": row["question"], "lang": row.get("lang", ""),
-                           "answer_contains": [phrase.split(" … ")[0]]})
+        candidates.append(
+            {
+                "id": qid,
+                "query": row["question"],
+                "lang": row.get("lang", ""),
+                "answer_contains": [phrase.split(" … ")[0]],
+            }
+        )
     return candidates

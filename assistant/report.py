@@ -17,8 +17,10 @@ def table(all_metrics: dict[str, dict]) -> str:
             cells = " ".join(f"{values.get(c, 0):9.3f}" for c in COLUMNS)
             rows.append(f"{mode:8} {lang:8} {values['queries']:3d} {cells}")
         if m["no_answer_accuracy"] is not None:
-            rows.append(f"{mode:8} no-answer accuracy on {m['out_of_scope_queries']} out-of-scope: "
-                        f"{m['no_answer_accuracy']:.3f}; in-scope answered: {m['answered_in_scope']:.3f}")
+            rows.append(
+                f"{mode:8} no-answer accuracy on {m['out_of_scope_queries']} out-of-scope: "
+                f"{m['no_answer_accuracy']:.3f}; in-scope answered: {m['answered_in_scope']:.3f}"
+            )
     return "\n".join(rows)
 
 
@@ -31,8 +33,10 @@ def misses(results: list[QueryResult], cutoff: int = 5) -> list[str]:
         if rank is None or rank > cutoff:
             first = r.answer.hits[0] if r.answer.hits else None
             came = f"{first.citation.title} ¶{first.citation.paragraph}: {first.text[:90]!r}" if first else "nothing"
-            lines.append(f"{r.query.id} [{r.query.lang}] {r.query.query!r} -> first relevant at "
-                         f"{rank or '>' + str(len(r.answer.hits))}; first came {came}")
+            lines.append(
+                f"{r.query.id} [{r.query.lang}] {r.query.query!r} -> first relevant at "
+                f"{rank or '>' + str(len(r.answer.hits))}; first came {came}"
+            )
     return lines
 
 
@@ -49,8 +53,13 @@ def write_report(folder: Path, all_metrics: dict[str, dict], all_results: dict[s
         for lang, values in m["by_language"].items():
             axes[1].plot(CURVE, [values[f"recall@{c}"] for c in CURVE], marker=".", label=f"{mode} {lang}")
     for ax, title in zip(axes, ("Recall@k per mode", "Recall@k per mode and question language")):
-        ax.set(title=title, xlabel="k", ylabel="share of questions with a relevant passage in the top k",
-               ylim=(0, 1.02), xticks=CURVE)
+        ax.set(
+            title=title,
+            xlabel="k",
+            ylabel="share of questions with a relevant passage in the top k",
+            ylim=(0, 1.02),
+            xticks=CURVE,
+        )
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     fig.tight_layout()

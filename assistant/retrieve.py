@@ -24,8 +24,15 @@ class Ranked:
     cosine: float  # dense similarity to the query (NaN in bm25 mode)
 
 
-def rank(index: StoredIndex, query: str, query_vector: np.ndarray | None, settings: Settings, mode: str,
-         k: int, allowed: np.ndarray | None = None) -> list[Ranked]:
+def rank(
+    index: StoredIndex,
+    query: str,
+    query_vector: np.ndarray | None,
+    settings: Settings,
+    mode: str,
+    k: int,
+    allowed: np.ndarray | None = None,
+) -> list[Ranked]:
     """The top k chunks; `allowed` is an optional boolean mask over chunks (filters)."""
     n = len(index.chunks)
     want = min(n, max(settings.candidates, k))
@@ -55,7 +62,7 @@ def _dense(index: StoredIndex, vector, want: int, allowed) -> dict[int, float]:
 
 
 def _bm25(index: StoredIndex, query: str, want: int, allowed) -> dict[int, float]:
-    scores = index.bm25.scores(query_tokens(query, index.manifest["languages"] + ["en"]))
+    scores = index.bm25.scores(query_tokens(query, [*index.manifest.languages, "en"]))
     if allowed is not None:
         scores = np.where(allowed, scores, 0.0)
     top = np.argsort(-scores)[:want]

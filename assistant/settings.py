@@ -10,6 +10,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from index.options import BuildOptions
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -33,7 +35,8 @@ class Settings:
     )
     chunk_overlap: int = _setting(0, "Sentences repeated from the previous chunk.", "ASSISTANT_CHUNK_OVERLAP")
     context_words: int = _setting(
-        60, "Words of the article's lead (after its title) indexed with every chunk; 0: chunk text only.",
+        60,
+        "Words of the article's lead (after its title) indexed with every chunk; 0: chunk text only.",
         "ASSISTANT_CONTEXT_WORDS",
     )
     batch_size: int = _setting(16, "Chunks embedded per batch.", "ASSISTANT_BATCH_SIZE")
@@ -52,6 +55,10 @@ class Settings:
     hnsw_threshold: int = _setting(
         50_000, "From this many chunks on, the index is HNSW instead of exact search.", "ASSISTANT_HNSW_THRESHOLD"
     )
+
+    def build_options(self) -> BuildOptions:
+        """The slice of the settings an index build needs."""
+        return BuildOptions(**{f.name: getattr(self, f.name) for f in dataclasses.fields(BuildOptions)})
 
     @classmethod
     def from_env(cls, **overrides) -> Settings:

@@ -1,6 +1,6 @@
 """Build cost: full build vs raw encode of the same chunks, incremental rebuild vs full.
 
-    python benchmarks/build.py    # goals: full <= 1.15x raw encode; incremental <= 0.1x full
+python benchmarks/build.py    # goals: full <= 1.15x raw encode; incremental <= 0.1x full
 """
 
 from __future__ import annotations
@@ -37,12 +37,15 @@ def main() -> None:
         incremental, inc = timed(build_index, settings, embedder, say=lambda _: None, progress=False)
         unchanged, _ = timed(build_index, settings, embedder, say=lambda _: None, progress=False)
     print(f"{report.chunks} chunks; the incremental build re-embedded {inc.embedded}")
-    print_table(["what", "seconds", "ratio"], [
-        ["raw encode of all chunks", raw, 1.0],
-        ["full build (load, clean, chunk, embed, write)", full, full / raw],
-        ["incremental: one article edited", incremental, incremental / full],
-        ["rebuild with nothing changed", unchanged, unchanged / full],
-    ])
+    print_table(
+        ["what", "seconds", "ratio"],
+        [
+            ["raw encode of all chunks", raw, 1.0],
+            ["full build (load, clean, chunk, embed, write)", full, full / raw],
+            ["incremental: one article edited", incremental, incremental / full],
+            ["rebuild with nothing changed", unchanged, unchanged / full],
+        ],
+    )
     print("ratios: full/raw encode, incremental/full, unchanged/full")
 
 

@@ -30,13 +30,20 @@ def main() -> None:
     args = parser.parse_args()
     base = Settings.from_env()
     embedder = Embedder(base.model)
-    print(f"{'tokens':>6} {'context':>7} {'chunks':>6}  {'dense R@5':>9} {'dense MRR':>9}  "
-          f"{'hybrid R@5':>10} {'hybrid MRR':>10} {'en R@5':>7}")
+    print(
+        f"{'tokens':>6} {'context':>7} {'chunks':>6}  {'dense R@5':>9} {'dense MRR':>9}  "
+        f"{'hybrid R@5':>10} {'hybrid MRR':>10} {'en R@5':>7}"
+    )
     for size in map(int, args.sizes.split(",")):
         for context in map(int, args.context.split(",")):
             with tempfile.TemporaryDirectory() as tmp:
-                settings = replace(base, index_dir=Path(tmp) / "index", chunk_tokens=size, context_words=context,
-                                   chunk_overlap=args.overlap)
+                settings = replace(
+                    base,
+                    index_dir=Path(tmp) / "index",
+                    chunk_tokens=size,
+                    context_words=context,
+                    chunk_overlap=args.overlap,
+                )
                 report = build_index(settings, embedder, say=lambda _: None, progress=False)
                 assistant = Assistant.open(settings=settings, embedder=embedder)
                 queries = load_queries(args.queries)
@@ -44,8 +51,11 @@ def main() -> None:
                 hm = metrics(run_queries(assistant, queries, "hybrid"))
                 h = hm["overall"]
                 en = hm["by_language"].get("en", {}).get("recall@5", float("nan"))
-                print(f"{size:6d} {context:7d} {report.chunks:6d}  {d['recall@5']:9.3f} {d['mrr@10']:9.3f}  "
-                      f"{h['recall@5']:10.3f} {h['mrr@10']:10.3f} {en:7.3f}", flush=True)
+                print(
+                    f"{size:6d} {context:7d} {report.chunks:6d}  {d['recall@5']:9.3f} {d['mrr@10']:9.3f}  "
+                    f"{h['recall@5']:10.3f} {h['mrr@10']:10.3f} {en:7.3f}",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Cold start: a new process from start to first answer, and its memory.
 
-    python benchmarks/coldstart.py    # goals: <= 10 s to first answer, server RSS <= 1.5 GB
+python benchmarks/coldstart.py    # goals: <= 10 s to first answer, server RSS <= 1.5 GB
 """
 
 from __future__ import annotations
@@ -32,12 +32,15 @@ def main() -> None:
     out = subprocess.run([sys.executable, "-c", CHILD], cwd=ROOT, capture_output=True, text=True, check=True)
     total = time.perf_counter() - start
     data = json.loads(out.stdout.strip().splitlines()[-1])
-    print_table(["what", "value"], [
-        ["process start -> first answer (s)", total],
-        ["  of which Assistant.open (s)", data["open"]],
-        ["  of which first ask (s)", data["first"]],
-        ["peak RSS (MB)", data["rss_mb"]],
-    ])
+    print_table(
+        ["what", "value"],
+        [
+            ["process start -> first answer (s)", total],
+            ["  of which Assistant.open (s)", data["open"]],
+            ["  of which first ask (s)", data["first"]],
+            ["peak RSS (MB)", data["rss_mb"]],
+        ],
+    )
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Query latency: `Assistant.ask` (hybrid, k=5) vs encoding the same queries with the model alone.
 
-    python benchmarks/latency.py            # uses var/index; goal: p50 ask <= 1.3x p50 raw encode
+python benchmarks/latency.py            # uses var/index; goal: p50 ask <= 1.3x p50 raw encode
 """
 
 from __future__ import annotations

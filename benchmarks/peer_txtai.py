@@ -22,8 +22,14 @@ def txtai_scores(assistant: Assistant, queries, context_words: int) -> tuple[flo
     from txtai import Embeddings
 
     index = assistant.index
-    embeddings = Embeddings({"path": assistant.settings.model, "hybrid": True, "content": True,
-                             "instructions": {"query": "query: ", "data": "passage: "}})
+    embeddings = Embeddings(
+        {
+            "path": assistant.settings.model,
+            "hybrid": True,
+            "content": True,
+            "instructions": {"query": "query: ", "data": "passage: "},
+        }
+    )
     texts = embed_texts(index.chunks, index.articles, context_words)
     embeddings.index([(c.id, text, None) for c, text in zip(index.chunks, texts)])
     by_id = {c.id: c for c in index.chunks}
@@ -48,11 +54,16 @@ def main() -> None:
     context = assistant.settings.context_words
     peers = {words: txtai_scores(assistant, queries, words) for words in (0, context)}
     print(f"{len(queries)} in-scope queries, {len(assistant.index.chunks)} chunks, same converted model")
-    print_table(["system", "recall@5", "MRR@10", "p50 ms", "p95 ms"], [
-        ["ours (hybrid, weighted fusion)", ours["recall@5"], ours["mrr@10"], *percentiles(our_times)],
-        *([f"txtai Embeddings(hybrid=True), context {words} words", r5, mrr, *percentiles(times)]
-          for words, (r5, mrr, times) in peers.items()),
-    ])
+    print_table(
+        ["system", "recall@5", "MRR@10", "p50 ms", "p95 ms"],
+        [
+            ["ours (hybrid, weighted fusion)", ours["recall@5"], ours["mrr@10"], *percentiles(our_times)],
+            *(
+                [f"txtai Embeddings(hybrid=True), context {words} words", r5, mrr, *percentiles(times)]
+                for words, (r5, mrr, times) in peers.items()
+            ),
+        ],
+    )
 
 
 if __name__ == "__main__":

@@ -48,8 +48,9 @@ class SentenceMeanEmbedder:
     def encode_documents(self, texts, batch_size=16, progress=False):
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         for i, text in enumerate(texts):
-            parts = [self.table[text[a:b]] for a, b in split_sentences(text.replace("\n", " "))
-                     if text[a:b] in self.table]
+            parts = [
+                self.table[text[a:b]] for a, b in split_sentences(text.replace("\n", " ")) if text[a:b] in self.table
+            ]
             v = np.mean(parts, axis=0) if parts else self.table[next(iter(self.table))]
             out[i] = v / np.linalg.norm(v)
         return out
@@ -103,8 +104,9 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             corpus = Path(tmp) / "corpus"
             synthesise(corpus, sentences, size)
-            settings = replace(base, corpus_dir=corpus, index_dir=Path(tmp) / "index",
-                               chunk_tokens=SENTENCES_PER_PASSAGE)
+            settings = replace(
+                base, corpus_dir=corpus, index_dir=Path(tmp) / "index", chunk_tokens=SENTENCES_PER_PASSAGE
+            )
             build_s, report = timed(build_index, settings, embedder, say=lambda _: None, progress=False)
             assistant = Assistant.open(settings=settings, embedder=embedder)
             for q in queries[:5]:
@@ -112,13 +114,40 @@ def main() -> None:
             p50, p95 = percentiles([timed(assistant.ask, q, 5)[0] for q in queries])
             disk = sum(f.stat().st_size for f in settings.index_dir.resolve().rglob("*") if f.is_file()) / 1e6
             recall = hnsw_recall(assistant.index, query_vectors)
-            rows.append([report.chunks, assistant.index.manifest["index_type"], build_s,
-                         build_s + report.chunks * per_passage, disk, rss_mb(), p50, p95, p50 / base_p50, recall])
+            rows.append(
+                [
+                    report.chunks,
+                    assistant.index.manifest.index_type,
+                    build_s,
+                    build_s + report.chunks * per_passage,
+                    disk,
+                    rss_mb(),
+                    p50,
+                    p95,
+                    p50 / base_p50,
+                    recall,
+                ]
+            )
             shutil.rmtree(tmp, ignore_errors=True)
-    print(f"shipped corpus: {len(shipped.index.chunks)} chunks, p50 ask {base_p50:.1f} ms; "
-          f"model throughput {1 / per_passage:.1f} passages/s")
-    print_table(["passages", "index", "build s (no model)", "build s (+model est.)", "disk MB", "peak RSS MB",
-                 "p50 ms", "p95 ms", "p50 / shipped p50", "ANN recall@10 vs exact"], rows)
+    print(
+        f"shipped corpus: {len(shipped.index.chunks)} chunks, p50 ask {base_p50:.1f} ms; "
+        f"model throughput {1 / per_passage:.1f} passages/s"
+    )
+    print_table(
+        [
+            "passages",
+            "index",
+            "build s (no model)",
+            "build s (+model est.)",
+            "disk MB",
+            "peak RSS MB",
+            "p50 ms",
+            "p95 ms",
+            "p50 / shipped p50",
+            "ANN recall@10 vs exact",
+        ],
+        rows,
+    )
 
 
 if __name__ == "__main__":

@@ -81,8 +81,18 @@ def _make_chunk(article: Article, group: list[Sentence], position: int) -> Chunk
     start, end = group[0].start, group[-1].end
     key = f"{article.id}|{group[0].paragraph}|{start}|{end}|{text}"
     chunk_id = hashlib.sha1(key.encode("utf-8")).hexdigest()[:16]
-    return Chunk(chunk_id, article.id, article.title, article.language, article.source,
-                 group[0].paragraph, start, end, text, position)
+    return Chunk(
+        chunk_id,
+        article.id,
+        article.title,
+        article.language,
+        article.source,
+        group[0].paragraph,
+        start,
+        end,
+        text,
+        position,
+    )
 
 
 def chunk_articles(

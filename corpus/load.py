@@ -11,8 +11,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from assistant.errors import CorpusError
 from corpus.clean import clean_lines
+from corpus.errors import CorpusError
 from corpus.lang import detect_language
 from corpus.split import split_articles
 from corpus.types import Article, Paragraph

@@ -29,7 +29,7 @@ def _is_title(line: Line) -> bool:
     text = line.text
     if line.kind != "text" or len(text) > TITLE_MAX_CHARS:
         return False
-    return not text.endswith((".", ":", ",")) and text[0] not in "–-»\""
+    return not text.endswith((".", ":", ",")) and text[0] not in '–-»"'
 
 
 def _first_title(lines: list[Line]) -> int:

@@ -28,8 +28,12 @@ def _stemmer(language: str):
 def _stopwords(language: str) -> frozenset[str]:
     from bm25s import stopwords
 
-    lists = {"sv": stopwords.STOPWORDS_SWEDISH, "da": stopwords.STOPWORDS_DANISH,
-             "en": stopwords.STOPWORDS_EN, "nb": stopwords.STOPWORDS_NORWEGIAN}
+    lists = {
+        "sv": stopwords.STOPWORDS_SWEDISH,
+        "da": stopwords.STOPWORDS_DANISH,
+        "en": stopwords.STOPWORDS_EN,
+        "nb": stopwords.STOPWORDS_NORWEGIAN,
+    }
     return frozenset(lists.get(language, ()))
 
 

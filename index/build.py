@@ -21,11 +21,13 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.errors import AssistantError
-from assistant.settings import Settings
 from corpus.chunk import chunk_articles
+from corpus.errors import AssistantError
 from corpus.load import Skipped, load_corpus
 from corpus.types import Article, Chunk
+from index.errors import BuildError
+from index.manifest import Chunking, Counts, Manifest, ModelInfo
+from index.options import BuildOptions
 from index.store import load_index, make_faiss_index, write_index
 
 
@@ -39,7 +41,7 @@ class BuildReport:
     chunks: int = 0
     embedded: int = 0  # chunks that went through the model
     seconds: float = 0.0
-    manifest: dict = field(default_factory=dict)
+    manifest: Manifest | None = None
 
 
 def embed_texts(chunks: list[Chunk], articles: dict[str, Article], context_words: int) -> list[str]:
@@ -69,20 +71,21 @@ def builds_dir(index_dir: Path) -> Path:
     return index_dir.parent / f".{index_dir.name}.builds"
 
 
-def build_index(settings: Settings, embedder, say=print, progress: bool = True) -> BuildReport:
-    with _build_lock(settings.index_dir):
-        return _build(settings, embedder, say, progress)
+def build_index(options: BuildOptions, embedder, say=print, progress: bool = True) -> BuildReport:
+    """Build the index described by `options` (re-embedding only what changed) and switch to it."""
+    with _build_lock(options.index_dir):
+        return _build(options, embedder, say, progress)
 
 
-def _build(settings: Settings, embedder, say, progress: bool) -> BuildReport:
+def _build(options: BuildOptions, embedder, say, progress: bool) -> BuildReport:
     started = time.perf_counter()
-    corpus = load_corpus(settings.corpus_dir)
+    corpus = load_corpus(options.corpus_dir)
     for skip in corpus.skipped:
         say(f"Skipped {skip.path}: {skip.reason}.")
-    chunks = chunk_articles(corpus.articles, settings.chunk_tokens, embedder.count_tokens, settings.chunk_overlap)
-    texts = embed_texts(chunks, {a.id: a for a in corpus.articles}, settings.context_words)
+    chunks = chunk_articles(corpus.articles, options.chunk_tokens, embedder.count_tokens, options.chunk_overlap)
+    texts = embed_texts(chunks, {a.id: a for a in corpus.articles}, options.context_words)
     keys = [hashlib.sha256(f"{embedder.fingerprint}\n{t}".encode()).hexdigest()[:24] for t in texts]
-    previous = _previous(settings.index_dir)
+    previous = _previous(options.index_dir)
 
     report = BuildReport(skipped=corpus.skipped, chunks=len(chunks))
     _compare_articles(report, previous, corpus.articles, chunks, keys)
@@ -93,7 +96,7 @@ def _build(settings: Settings, embedder, say, progress: bool) -> BuildReport:
     todo = [i for i, key in enumerate(keys) if key not in cache]
     report.embedded = len(todo)
     say(f"Embedding {len(todo)} of {len(chunks)} chunks ({len(chunks) - len(todo)} reused).")
-    fresh = embedder.encode_documents([texts[i] for i in todo], settings.batch_size, progress=progress)
+    fresh = embedder.encode_documents([texts[i] for i in todo], options.batch_size, progress=progress)
     vectors = np.zeros((len(chunks), embedder.dimension), dtype=np.float32)
     for row, i in enumerate(todo):
         vectors[i] = fresh[row]
@@ -101,23 +104,21 @@ def _build(settings: Settings, embedder, say, progress: bool) -> BuildReport:
         if key in cache:
             vectors[i] = cache[key]
 
-    faiss_index = make_faiss_index(vectors, settings.hnsw_threshold)
-    manifest = {
-        "model": {"name": Path(settings.model).name, "path": str(settings.model),
-                  "dimension": embedder.dimension, "fingerprint": embedder.fingerprint},
-        "chunking": {"chunk_tokens": settings.chunk_tokens, "chunk_overlap": settings.chunk_overlap,
-                     "context_words": settings.context_words},
-        "index_type": type(faiss_index).__name__,
-        "corpus": {"path": str(settings.corpus_dir), "fingerprint": corpus.fingerprint},
-        "counts": {"files": len(corpus.files), "skipped": len(corpus.skipped),
-                   "articles": len(corpus.articles), "chunks": len(chunks)},
-        "languages": sorted({a.language for a in corpus.articles}),
-        "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
-    folder = builds_dir(settings.index_dir) / f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
-    write_index(folder, {**manifest, "build_seconds": round(time.perf_counter() - started, 2)},
-                chunks, keys, corpus.articles, vectors, faiss_index, texts)
-    _swap(settings.index_dir, folder)
+    faiss_index = make_faiss_index(vectors, options.hnsw_threshold)
+    manifest = Manifest(
+        model=ModelInfo(Path(options.model).name, str(options.model), embedder.dimension, embedder.fingerprint),
+        chunking=Chunking(options.chunk_tokens, options.chunk_overlap, options.context_words),
+        index_type=type(faiss_index).__name__,
+        corpus_path=str(options.corpus_dir),
+        corpus_fingerprint=corpus.fingerprint,
+        counts=Counts(len(corpus.files), len(corpus.skipped), len(corpus.articles), len(chunks)),
+        languages=tuple(sorted({a.language for a in corpus.articles})),
+        built_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        build_seconds=round(time.perf_counter() - started, 2),
+    )
+    folder = builds_dir(options.index_dir) / f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
+    write_index(folder, manifest, chunks, keys, corpus.articles, vectors, faiss_index, texts)
+    _swap(options.index_dir, folder)
     report.seconds = time.perf_counter() - started
     report.manifest = manifest
     return report
@@ -164,7 +165,7 @@ class _build_lock:
             fcntl.flock(self.fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             self.fh.close()
-            raise AssistantError("Another index build is running; wait for it to finish.") from None
+            raise BuildError("Another index build is running; wait for it to finish.") from None
         return self
 
     def __exit__(self, *exc):
@@ -183,4 +184,3 @@ def _swap(index_dir: Path, folder: Path) -> None:
     for old in builds_dir(index_dir).iterdir():
         if old.is_dir() and old != folder:
             shutil.rmtree(old, ignore_errors=True)
-

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.errors import ModelError
+from index.errors import ModelError
 
 FORMAT_MAGIC = b"E5S1"
 QK = 32  # weights per Q4_0 block
@@ -78,9 +78,19 @@ def read_e5_file(path: Path) -> dict:
         dtype, count, offset, _nbytes = r.unpack("BIQQ")
         tensors[name] = _tensor(data, dtype, count, offset)
     return {
-        "config": dict(hidden=hidden, layers=layers, heads=heads, ffn=ffn, vocab=vocab,
-                       max_pos=max_pos, type_vocab=type_vocab, eps=eps),
-        "pieces": pieces, "scores": scores.tolist(), "norm": norm,
+        "config": dict(
+            hidden=hidden,
+            layers=layers,
+            heads=heads,
+            ffn=ffn,
+            vocab=vocab,
+            max_pos=max_pos,
+            type_vocab=type_vocab,
+            eps=eps,
+        ),
+        "pieces": pieces,
+        "scores": scores.tolist(),
+        "norm": norm,
         "special": dict(bos=bos, eos=eos, pad=pad, unk=unk),
         "tensors": tensors,
     }
@@ -110,9 +120,12 @@ def _bert_state_dict(model: dict) -> dict[str, np.ndarray]:
         "embeddings.LayerNorm.bias": t["emb.ln.b"],
     }
     names = {
-        "q": ("attention.self.query", (h, h)), "k": ("attention.self.key", (h, h)),
-        "v": ("attention.self.value", (h, h)), "ao": ("attention.output.dense", (h, h)),
-        "fi": ("intermediate.dense", (ffn, h)), "fo": ("output.dense", (h, ffn)),
+        "q": ("attention.self.query", (h, h)),
+        "k": ("attention.self.key", (h, h)),
+        "v": ("attention.self.value", (h, h)),
+        "ao": ("attention.output.dense", (h, h)),
+        "fi": ("intermediate.dense", (ffn, h)),
+        "fo": ("output.dense", (h, ffn)),
     }
     for layer in range(c["layers"]):
         pre = f"encoder.layer.{layer}."
@@ -142,8 +155,11 @@ def tokenizer_json(model: dict) -> dict:
     import unicodedata
 
     def differs_from_nfkc(target: str):
-        return [chr(cp) for cp, out in model["norm"].items()
-                if out == target and unicodedata.normalize("NFKC", chr(cp)) != target]
+        return [
+            chr(cp)
+            for cp, out in model["norm"].items()
+            if out == target and unicodedata.normalize("NFKC", chr(cp)) != target
+        ]
 
     dropped, spaced = differs_from_nfkc(""), differs_from_nfkc(" ")
     sp = model["special"]
@@ -155,29 +171,51 @@ def tokenizer_json(model: dict) -> dict:
         "truncation": None,
         "padding": None,
         "added_tokens": [
-            {"id": i, "content": s, "single_word": False, "lstrip": s == "<mask>", "rstrip": False,
-             "normalized": False, "special": True}
+            {
+                "id": i,
+                "content": s,
+                "single_word": False,
+                "lstrip": s == "<mask>",
+                "rstrip": False,
+                "normalized": False,
+                "special": True,
+            }
             for i, s in specials + [(mask_id, "<mask>")]
         ],
-        "normalizer": {"type": "Sequence", "normalizers": [
-            {"type": "Replace", "pattern": {"Regex": _char_class(dropped)}, "content": ""},
-            {"type": "Replace", "pattern": {"Regex": _char_class(spaced)}, "content": " "},
-            {"type": "NFKC"},
-            {"type": "Replace", "pattern": {"Regex": " {2,}"}, "content": " "},
-        ]},
+        "normalizer": {
+            "type": "Sequence",
+            "normalizers": [
+                {"type": "Replace", "pattern": {"Regex": _char_class(dropped)}, "content": ""},
+                {"type": "Replace", "pattern": {"Regex": _char_class(spaced)}, "content": " "},
+                {"type": "NFKC"},
+                {"type": "Replace", "pattern": {"Regex": " {2,}"}, "content": " "},
+            ],
+        },
         "pre_tokenizer": {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "always", "split": False},
         "post_processor": {
             "type": "TemplateProcessing",
-            "single": [{"SpecialToken": {"id": "<s>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}},
-                       {"SpecialToken": {"id": "</s>", "type_id": 0}}],
-            "pair": [{"SpecialToken": {"id": "<s>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}},
-                     {"SpecialToken": {"id": "</s>", "type_id": 0}}, {"SpecialToken": {"id": "</s>", "type_id": 0}},
-                     {"Sequence": {"id": "B", "type_id": 0}}, {"SpecialToken": {"id": "</s>", "type_id": 0}}],
+            "single": [
+                {"SpecialToken": {"id": "<s>", "type_id": 0}},
+                {"Sequence": {"id": "A", "type_id": 0}},
+                {"SpecialToken": {"id": "</s>", "type_id": 0}},
+            ],
+            "pair": [
+                {"SpecialToken": {"id": "<s>", "type_id": 0}},
+                {"Sequence": {"id": "A", "type_id": 0}},
+                {"SpecialToken": {"id": "</s>", "type_id": 0}},
+                {"SpecialToken": {"id": "</s>", "type_id": 0}},
+                {"Sequence": {"id": "B", "type_id": 0}},
+                {"SpecialToken": {"id": "</s>", "type_id": 0}},
+            ],
             "special_tokens": {s: {"id": s, "ids": [i], "tokens": [s]} for i, s in specials},
         },
         "decoder": {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "always", "split": False},
-        "model": {"type": "Unigram", "unk_id": sp["unk"], "byte_fallback": False,
-                  "vocab": [[p, float(s)] for p, s in zip(pieces, model["scores"])]},
+        "model": {
+            "type": "Unigram",
+            "unk_id": sp["unk"],
+            "byte_fallback": False,
+            "vocab": [[p, float(s)] for p, s in zip(pieces, model["scores"])],
+        },
     }
 
 
@@ -185,22 +223,44 @@ def _sentence_transformers_files(model: dict) -> dict[str, dict]:
     c = model["config"]
     return {
         "config.json": {
-            "architectures": ["BertModel"], "model_type": "bert", "vocab_size": c["vocab"],
-            "hidden_size": c["hidden"], "num_hidden_layers": c["layers"], "num_attention_heads": c["heads"],
-            "intermediate_size": c["ffn"], "hidden_act": "gelu", "hidden_dropout_prob": 0.1,
-            "attention_probs_dropout_prob": 0.1, "max_position_embeddings": c["max_pos"],
-            "type_vocab_size": c["type_vocab"], "layer_norm_eps": c["eps"], "pad_token_id": model["special"]["pad"],
-            "initializer_range": 0.02, "position_embedding_type": "absolute",
+            "architectures": ["BertModel"],
+            "model_type": "bert",
+            "vocab_size": c["vocab"],
+            "hidden_size": c["hidden"],
+            "num_hidden_layers": c["layers"],
+            "num_attention_heads": c["heads"],
+            "intermediate_size": c["ffn"],
+            "hidden_act": "gelu",
+            "hidden_dropout_prob": 0.1,
+            "attention_probs_dropout_prob": 0.1,
+            "max_position_embeddings": c["max_pos"],
+            "type_vocab_size": c["type_vocab"],
+            "layer_norm_eps": c["eps"],
+            "pad_token_id": model["special"]["pad"],
+            "initializer_range": 0.02,
+            "position_embedding_type": "absolute",
         },
         "tokenizer_config.json": {
-            "tokenizer_class": "PreTrainedTokenizerFast", "bos_token": "<s>", "eos_token": "</s>",
-            "unk_token": "<unk>", "pad_token": "<pad>", "cls_token": "<s>", "sep_token": "</s>",
-            "mask_token": "<mask>", "model_max_length": c["max_pos"],
+            "tokenizer_class": "PreTrainedTokenizerFast",
+            "bos_token": "<s>",
+            "eos_token": "</s>",
+            "unk_token": "<unk>",
+            "pad_token": "<pad>",
+            "cls_token": "<s>",
+            "sep_token": "</s>",
+            "mask_token": "<mask>",
+            "model_max_length": c["max_pos"],
             "model_input_names": ["input_ids", "attention_mask"],
         },
-        "special_tokens_map.json": {"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>",
-                                    "pad_token": "<pad>", "cls_token": "<s>", "sep_token": "</s>",
-                                    "mask_token": "<mask>"},
+        "special_tokens_map.json": {
+            "bos_token": "<s>",
+            "eos_token": "</s>",
+            "unk_token": "<unk>",
+            "pad_token": "<pad>",
+            "cls_token": "<s>",
+            "sep_token": "</s>",
+            "mask_token": "<mask>",
+        },
         "modules.json": [
             {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
             {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
@@ -208,7 +268,8 @@ def _sentence_transformers_files(model: dict) -> dict[str, dict]:
         ],
         "sentence_bert_config.json": {"max_seq_length": c["max_pos"], "do_lower_case": False},
         "config_sentence_transformers.json": {
-            "prompts": {"query": "query: ", "document": "passage: "}, "default_prompt_name": None,
+            "prompts": {"query": "query: ", "document": "passage: "},
+            "default_prompt_name": None,
             "similarity_fn_name": "cosine",
         },
         "1_Pooling/config.json": {"word_embedding_dimension": c["hidden"], "pooling_mode_mean_tokens": True},

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.errors import ModelError
+from index.errors import ModelError
 
 
 class Embedder:
@@ -70,4 +70,3 @@ class Embedder:
 
     def encode_query(self, text: str) -> np.ndarray:
         return np.asarray(self._model.encode_query([text], normalize_embeddings=True), dtype=np.float32)[0]
-

@@ -1,11 +1,11 @@
 """The index on disk: a folder of fixed-name files, no pickle.
 
-    manifest.json   how it was built (model, chunking, corpus fingerprint, counts, format)
-    chunks.jsonl    one chunk per line, in vector order, with the key of its embedding
-    articles.jsonl  one article per line (title, language, source, span, paragraphs)
-    vectors.npy     float32 [n, dim], L2-normalised; also the embedding cache of the next build
-    faiss.index     inner-product search over the vectors (exact, or HNSW past a threshold)
-    bm25/           the bm25s keyword index over the same chunks (JSON + NumPy files)
+manifest.json   how it was built (model, chunking, corpus fingerprint, counts, format)
+chunks.jsonl    one chunk per line, in vector order, with the key of its embedding
+articles.jsonl  one article per line (title, language, source, span, paragraphs)
+vectors.npy     float32 [n, dim], L2-normalised; also the embedding cache of the next build
+faiss.index     inner-product search over the vectors (exact, or HNSW past a threshold)
+bm25/           the bm25s keyword index over the same chunks (JSON + NumPy files)
 """
 
 from __future__ import annotations
@@ -16,12 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.errors import IndexMismatchError, IndexMissingError
 from corpus.types import Article, Chunk, Paragraph
 from index.bm25 import BM25Index, build_bm25
+from index.errors import IndexMismatchError
+from index.manifest import REBUILD, Manifest, read_manifest, write_manifest
 
-FORMAT_VERSION = 1
-REBUILD = "run `assistant index build` to rebuild it"
 # HNSW parameters measured with benchmarks/scale.py: recall@10 vs exact 0.995 at 60k passages.
 HNSW_M, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 32, 200, 512
 
@@ -29,7 +28,7 @@ HNSW_M, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 32, 200, 512
 @dataclass
 class StoredIndex:
     path: Path
-    manifest: dict
+    manifest: Manifest
     chunks: list[Chunk]
     embed_keys: list[str]
     articles: dict[str, Article]
@@ -61,8 +60,16 @@ def make_faiss_index(vectors: np.ndarray, hnsw_threshold: int):
     return index
 
 
-def write_index(folder: Path, manifest: dict, chunks: list[Chunk], embed_keys: list[str],
-                articles: list[Article], vectors: np.ndarray, faiss_index, bm25_texts: list[str]) -> None:
+def write_index(
+    folder: Path,
+    manifest: Manifest,
+    chunks: list[Chunk],
+    embed_keys: list[str],
+    articles: list[Article],
+    vectors: np.ndarray,
+    faiss_index,
+    bm25_texts: list[str],
+) -> None:
     import faiss
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -76,23 +83,7 @@ def write_index(folder: Path, manifest: dict, chunks: list[Chunk], embed_keys: l
     faiss.write_index(faiss_index, str(folder / "faiss.index"))
     build_bm25(bm25_texts, [c.language for c in chunks], folder / "bm25")
     # The manifest is written last: a folder without one is an unfinished build.
-    (folder / "manifest.json").write_text(json.dumps({"format_version": FORMAT_VERSION, **manifest}, indent=2))
-
-
-def read_manifest(index_dir: Path) -> dict:
-    path = index_dir / "manifest.json"
-    if not path.is_file():
-        raise IndexMissingError(f"No index at {index_dir}: {REBUILD.replace('rebuild', 'build')}.")
-    try:
-        manifest = json.loads(path.read_text())
-    except (ValueError, OSError) as exc:
-        raise IndexMismatchError(f"The index manifest at {index_dir} is damaged ({exc}): {REBUILD}.") from None
-    if manifest.get("format_version") != FORMAT_VERSION:
-        raise IndexMismatchError(
-            f"The index at {index_dir} has format {manifest.get('format_version')}, this version reads "
-            f"{FORMAT_VERSION}: {REBUILD}."
-        )
-    return manifest
+    write_manifest(folder, manifest)
 
 
 def load_index(index_dir: Path, model_fingerprint: str | None = None) -> StoredIndex:
@@ -100,11 +91,11 @@ def load_index(index_dir: Path, model_fingerprint: str | None = None) -> StoredI
     import faiss
 
     manifest = read_manifest(index_dir)
-    built_with = manifest.get("model", {})
-    if model_fingerprint and built_with.get("fingerprint") != model_fingerprint:
+    built_with = manifest.model
+    if model_fingerprint and built_with.fingerprint != model_fingerprint:
         raise IndexMismatchError(
-            f"The index at {index_dir} was built with another model ({built_with.get('name')}, fingerprint "
-            f"{built_with.get('fingerprint')}; configured: {model_fingerprint}): {REBUILD}."
+            f"The index at {index_dir} was built with another model ({built_with.name}, fingerprint "
+            f"{built_with.fingerprint}; configured: {model_fingerprint}): {REBUILD}."
         )
     try:
         rows = [json.loads(line) for line in (index_dir / "chunks.jsonl").read_text(encoding="utf-8").splitlines()]
@@ -122,6 +113,6 @@ def load_index(index_dir: Path, model_fingerprint: str | None = None) -> StoredI
         bm25 = BM25Index(index_dir / "bm25")
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
         raise IndexMismatchError(f"The index at {index_dir} is damaged ({type(exc).__name__}): {REBUILD}.") from None
-    if not (len(chunks) == len(vectors) == faiss_index.ntotal) or vectors.shape[1] != built_with.get("dimension"):
+    if not (len(chunks) == len(vectors) == faiss_index.ntotal) or vectors.shape[1] != built_with.dimension:
         raise IndexMismatchError(f"The index at {index_dir} is inconsistent (counts differ): {REBUILD}.")
     return StoredIndex(index_dir, manifest, chunks, keys, articles, vectors, faiss_index, bm25)

@@ -113,6 +113,7 @@ def real_assistant(real_index, real_embedder):
 
 # --- a real server -----------------------------------------------------------------------------
 
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -123,11 +124,20 @@ def _free_port() -> int:
 def server(real_index, tmp_path_factory):
     port = _free_port()
     feedback = tmp_path_factory.mktemp("server") / "feedback.jsonl"
-    env = {**os.environ, "ASSISTANT_INDEX": str(real_index.index_dir), "ASSISTANT_CORPUS": str(real_index.corpus_dir),
-           "ASSISTANT_FEEDBACK": str(feedback), "GRADIO_ANALYTICS_ENABLED": "False"}
+    env = {
+        **os.environ,
+        "ASSISTANT_INDEX": str(real_index.index_dir),
+        "ASSISTANT_CORPUS": str(real_index.corpus_dir),
+        "ASSISTANT_FEEDBACK": str(feedback),
+        "GRADIO_ANALYTICS_ENABLED": "False",
+    }
     log = open(tmp_path_factory.mktemp("log") / "server.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "assistant.cli", "serve", "--port", str(port)],
-                            env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "assistant.cli", "serve", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}/"
     deadline = time.time() + 180
     while time.time() < deadline:

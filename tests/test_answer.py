@@ -19,7 +19,7 @@ def test_hits_carry_precise_citations(tiny_assistant):
     top = answer.hits[0]
     assert top.citation.title == "Nya rutiner i Umeå" and top.citation.language == "sv"
     source = read_source(tiny_assistant.settings.corpus_dir, top.citation.source)
-    assert source[top.citation.start:top.citation.end].startswith(top.text.split("\n")[0])
+    assert source[top.citation.start : top.citation.end].startswith(top.text.split("\n")[0])
     assert [h.rank for h in answer.hits] == [1, 2, 3]
     a, b = top.highlight[0]
     assert "120 medarbetare" in top.text[a:b]  # the sentence sharing most words is marked
@@ -64,8 +64,10 @@ def test_long_and_odd_questions_still_answer(tiny_assistant):
 
 
 def test_follow_ups_join_the_previous_question():
-    history = [{"role": "user", "content": "Vem är stadsdelsdirektör i Spånga-Tensta?"},
-               {"role": "assistant", "content": "..."}]
+    history = [
+        {"role": "user", "content": "Vem är stadsdelsdirektör i Spånga-Tensta?"},
+        {"role": "assistant", "content": "..."},
+    ]
     assert resolve_follow_up("Och i Farsta?", history) == "Vem är stadsdelsdirektör i Spånga-Tensta? Och i Farsta?"
     assert resolve_follow_up("Hvem sagde det?", ["Hvad siger Helle Bro om siloer?"]).startswith("Hvad siger")
     long_new = "Hur många timmar i veckan arbetar studentmedarbetarna i Luleå?"
@@ -88,13 +90,15 @@ def test_unknown_mode_is_a_question_error(tiny_assistant):
 
 # --- integration: the real model and corpus ------------------------------------------------------
 
+
 @pytest.mark.integration
 def test_real_questions_in_three_languages(real_assistant):
     cases = {
         "Vem har lett förändringsarbetet i Hässleholm?": "Ett steg före",
         "Hvem er faglig koordinator i Billund?": "Giv plads til skæve ideer blandt medarbejderne!",
-        "What does the elder care conference cost per participant?":
-            "Utbildningskonferens – Ny lagstiftning inom äldreomsorgen",
+        "What does the elder care conference cost per participant?": (
+            "Utbildningskonferens – Ny lagstiftning inom äldreomsorgen"
+        ),
     }
     for question, title in cases.items():
         answer = real_assistant.ask(question, k=5)
@@ -119,8 +123,10 @@ def test_real_follow_up(real_assistant):
 
 @pytest.mark.integration
 def test_cli_ask_json(real_index):
-    result = CliRunner().invoke(main, ["ask", "Vad kostar konferensen om äldreomsorg?", "--json", "--k", "3",
-                                       "--index", str(real_index.index_dir)])
+    result = CliRunner().invoke(
+        main,
+        ["ask", "Vad kostar konferensen om äldreomsorg?", "--json", "--k", "3", "--index", str(real_index.index_dir)],
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert set(data) >= {"question", "no_answer", "passages"} and len(data["passages"]) == 3

@@ -22,10 +22,13 @@ def run(*args, **env):
     return result
 
 
-@pytest.mark.parametrize("args, message", [
-    (["index", "status", "--index", "/nonexistent/idx"], "No index at /nonexistent/idx"),
-    (["index", "build", "--corpus", "/nonexistent/corpus", "--index", "/tmp/x"], "does not exist"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["index", "status", "--index", "/nonexistent/idx"], "No index at /nonexistent/idx"),
+        (["index", "build", "--corpus", "/nonexistent/corpus", "--index", "/tmp/x"], "does not exist"),
+    ],
+)
 def test_user_mistakes_exit_2_with_one_line(args, message):
     result = run(*args)
     assert result.exit_code == 2
@@ -80,7 +83,7 @@ def test_cli_build_reports_changes_and_a_killed_build_keeps_the_old_index(tmp_pa
         proc.wait()
         from index.store import load_index
 
-        assert load_index(index).manifest["counts"]["articles"] == 10
+        assert load_index(index).manifest.counts.articles == 10
     second = subprocess.run(_cli("index", "build"), env=env, capture_output=True, text=True, timeout=300)
     assert second.returncode == 0, second.stderr
     assert "Changed    1 articles: Giv plads til skæve ideer blandt medarbejderne!" in second.stdout

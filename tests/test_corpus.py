@@ -25,18 +25,34 @@ def test_archive_page_is_split_into_articles_with_titles(tiny_corpus):
 def test_offsets_point_back_into_the_source_file(tiny_corpus):
     for article in load_corpus(tiny_corpus).articles:
         source = read_source(tiny_corpus, article.source)
-        assert source[article.start:].startswith(article.title)
+        assert source[article.start :].startswith(article.title)
         for p in article.paragraphs:
-            assert source[p.start:p.end] == p.text
+            assert source[p.start : p.end] == p.text
 
 
 def test_boilerplate_is_removed_and_article_text_kept(tiny_corpus):
     text = "\n".join(a.text for a in load_corpus(tiny_corpus).articles)
-    for junk in ("Etikettarkiv", "ansök här", "Prenumerera", "nyhetsbrevet", "Ditt namn", "Viser resultat",
-                 "Vis flere resultater", "Facebook", "konferens_bild_123_edit", "alert(", "color: red"):
+    for junk in (
+        "Etikettarkiv",
+        "ansök här",
+        "Prenumerera",
+        "nyhetsbrevet",
+        "Ditt namn",
+        "Viser resultat",
+        "Vis flere resultater",
+        "Facebook",
+        "konferens_bild_123_edit",
+        "alert(",
+        "color: red",
+    ):
         assert junk not in text
-    for kept in ("Umeå kommun har infört nya rutiner", "Fler handledare behövs", "Kursavgiften är 2 000 kr",
-                 "Direktøren Helle Bro", "Eva Lind"):
+    for kept in (
+        "Umeå kommun har infört nya rutiner",
+        "Fler handledare behövs",
+        "Kursavgiften är 2 000 kr",
+        "Direktøren Helle Bro",
+        "Eva Lind",
+    ):
         assert kept in text
 
 
@@ -92,7 +108,10 @@ def test_sentences_respect_abbreviations_and_numbers():
     text = "Det kräver ledelse, f.eks. fra frontlederne. Kursen kostar 3 500 kr. exkl. moms. Nästa mening!"
     spans = split_sentences(text)
     assert [text[a:b] for a, b in spans] == [
-        "Det kräver ledelse, f.eks. fra frontlederne.", "Kursen kostar 3 500 kr. exkl. moms.", "Nästa mening!"]
+        "Det kräver ledelse, f.eks. fra frontlederne.",
+        "Kursen kostar 3 500 kr. exkl. moms.",
+        "Nästa mening!",
+    ]
 
 
 def test_chunks_never_cut_sentences_and_respect_the_budget(tiny_corpus):
@@ -112,7 +131,7 @@ def test_chunk_spans_and_paragraphs_are_precise(tiny_corpus):
     for chunk in chunk_articles(load_corpus(tiny_corpus).articles, max_tokens=20):
         source = read_source(tiny_corpus, chunk.source)
         first_line = chunk.text.split("\n")[0]
-        assert source[chunk.start:].startswith(first_line)
+        assert source[chunk.start :].startswith(first_line)
         assert source[: chunk.end].endswith(chunk.text.split("\n")[-1])
         assert chunk.paragraph >= 1
 
@@ -133,4 +152,4 @@ def test_overlap_repeats_the_last_sentence(tiny_corpus):
     chunks = chunk_articles([article], max_tokens=12, overlap=1)
     assert len(chunks) >= 2
     last_sentence = split_sentences(chunks[0].text.replace("\n", " "))[-1]
-    assert chunks[1].text.replace("\n", " ").startswith(chunks[0].text.replace("\n", " ")[last_sentence[0]:])
+    assert chunks[1].text.replace("\n", " ").startswith(chunks[0].text.replace("\n", " ")[last_sentence[0] :])

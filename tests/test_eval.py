@@ -17,10 +17,19 @@ from assistant.settings import PROJECT_ROOT
 SHIPPED = PROJECT_ROOT / "eval" / "queries.jsonl"
 
 
-def fake_result(qid: str, lang: str, relevant: list[bool], total_relevant: int | None = None,
-                out_of_scope: bool = False, no_answer: bool = False, top_score: float = 0.9) -> QueryResult:
-    hits = tuple(Hit(i + 1, top_score - i * 0.01, f"text {i}", (), Citation("a", "t", lang, "s", 1, 0, 1),
-                     f"{qid}-c{i}") for i in range(len(relevant)))
+def fake_result(
+    qid: str,
+    lang: str,
+    relevant: list[bool],
+    total_relevant: int | None = None,
+    out_of_scope: bool = False,
+    no_answer: bool = False,
+    top_score: float = 0.9,
+) -> QueryResult:
+    hits = tuple(
+        Hit(i + 1, top_score - i * 0.01, f"text {i}", (), Citation("a", "t", lang, "s", 1, 0, 1), f"{qid}-c{i}")
+        for i in range(len(relevant))
+    )
     query = EvalQuery(qid, "q", lang, () if out_of_scope else ("x",))
     rel_ids = {h.chunk_id for h, r in zip(hits, relevant) if r}
     rel_ids |= {f"{qid}-missing{i}" for i in range((total_relevant or len(rel_ids)) - len(rel_ids))}
@@ -29,10 +38,10 @@ def fake_result(qid: str, lang: str, relevant: list[bool], total_relevant: int |
 
 def test_metrics_match_hand_computed_values():
     results = [
-        fake_result("q1", "sv", [True, False, False]),           # rank 1
-        fake_result("q2", "sv", [False, False, True]),           # rank 3
-        fake_result("q3", "da", [False] * 6 + [True]),           # rank 7
-        fake_result("q4", "da", [False, False, False]),          # never
+        fake_result("q1", "sv", [True, False, False]),  # rank 1
+        fake_result("q2", "sv", [False, False, True]),  # rank 3
+        fake_result("q3", "da", [False] * 6 + [True]),  # rank 7
+        fake_result("q4", "da", [False, False, False]),  # never
         fake_result("o1", "sv", [False], out_of_scope=True, no_answer=True),
         fake_result("o2", "sv", [False], out_of_scope=True, no_answer=False),
     ]
@@ -45,6 +54,7 @@ def test_metrics_match_hand_computed_values():
     assert overall["mrr@10"] == pytest.approx((1 + 1 / 3 + 1 / 7 + 0) / 4, abs=1e-4)
     # nDCG@10 with one relevant passage each: 1/log2(rank+1)
     import math
+
     assert overall["ndcg@10"] == pytest.approx((1 + 1 / math.log2(4) + 1 / math.log2(8)) / 4, abs=1e-4)
     assert m["by_language"]["sv"]["recall@5"] == 1.0 and m["by_language"]["da"]["recall@5"] == 0.0
     assert m["no_answer_accuracy"] == 0.5 and m["out_of_scope_queries"] == 2
@@ -53,13 +63,17 @@ def test_metrics_match_hand_computed_values():
 def test_ndcg_counts_every_relevant_passage():
     # Two relevant passages exist; only the first is returned, at rank 2: DCG = 1/log2(3), IDCG = 1 + 1/log2(3).
     import math
+
     m = metrics([fake_result("q1", "sv", [False, True, False], total_relevant=2)])
     assert m["overall"]["ndcg@10"] == pytest.approx((1 / math.log2(3)) / (1 + 1 / math.log2(3)), abs=1e-4)
 
 
 def test_best_threshold_separates_scopes():
-    results = [fake_result("q1", "sv", [True], top_score=0.86), fake_result("q2", "sv", [True], top_score=0.83),
-               fake_result("o1", "sv", [False], out_of_scope=True, top_score=0.79)]
+    results = [
+        fake_result("q1", "sv", [True], top_score=0.86),
+        fake_result("q2", "sv", [True], top_score=0.83),
+        fake_result("o1", "sv", [False], out_of_scope=True, top_score=0.79),
+    ]
     threshold, refused, answered = best_threshold(results)
     assert 0.79 < threshold <= 0.83 and refused == 1.0 and answered == 1.0
 
@@ -73,11 +87,13 @@ def test_relevance_is_case_and_whitespace_insensitive():
 
 def test_malformed_lines_are_reported_with_numbers(tmp_path):
     path = tmp_path / "q.jsonl"
-    path.write_text('{"id": "a", "query": "ok", "lang": "sv", "answer_contains": ["x"]}\n'
-                    "not json\n"
-                    '{"id": "b", "lang": "sv"}\n'
-                    '{"id": "c", "query": "q", "answer_contains": "not a list"}\n'
-                    '{"id": "a", "query": "dup", "answer_contains": []}\n')
+    path.write_text(
+        '{"id": "a", "query": "ok", "lang": "sv", "answer_contains": ["x"]}\n'
+        "not json\n"
+        '{"id": "b", "lang": "sv"}\n'
+        '{"id": "c", "query": "q", "answer_contains": "not a list"}\n'
+        '{"id": "a", "query": "dup", "answer_contains": []}\n'
+    )
     with pytest.raises(QueryFileError) as err:
         load_queries(path)
     message = str(err.value)
@@ -114,10 +130,17 @@ def test_beir_folder(tmp_path):
 
 def test_feedback_thumbs_up_becomes_a_candidate(tmp_path):
     feedback = tmp_path / "feedback.jsonl"
-    passage = {"text": "Kursavgiften är 3 500 kr.", "highlight": "Kursavgiften är 3 500 kr.",
-               "citation": {"article_id": "a1"}}
-    feedback.write_text(json.dumps({"question": "Vad kostar det?", "verdict": "up", "passages": [passage]}) + "\n"
-                        + json.dumps({"question": "Dålig", "verdict": "down", "passages": [passage]}) + "\n")
+    passage = {
+        "text": "Kursavgiften är 3 500 kr.",
+        "highlight": "Kursavgiften är 3 500 kr.",
+        "citation": {"article_id": "a1"},
+    }
+    feedback.write_text(
+        json.dumps({"question": "Vad kostar det?", "verdict": "up", "passages": [passage]})
+        + "\n"
+        + json.dumps({"question": "Dålig", "verdict": "down", "passages": [passage]})
+        + "\n"
+    )
     candidates = queries_from_feedback(feedback)
     assert len(candidates) == 1
     assert candidates[0]["query"] == "Vad kostar det?"
@@ -126,10 +149,20 @@ def test_feedback_thumbs_up_becomes_a_candidate(tmp_path):
 
 # --- integration ------------------------------------------------------------------------------
 
+
 @pytest.mark.integration
 def test_eval_cli_meets_the_quality_bar(real_index, tmp_path):
-    args = ["eval", str(SHIPPED), "--mode", "all", "--json", "--report", str(tmp_path / "report"),
-            "--index", str(real_index.index_dir)]
+    args = [
+        "eval",
+        str(SHIPPED),
+        "--mode",
+        "all",
+        "--json",
+        "--report",
+        str(tmp_path / "report"),
+        "--index",
+        str(real_index.index_dir),
+    ]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
@@ -149,8 +182,9 @@ def test_eval_cli_meets_the_quality_bar(real_index, tmp_path):
 
 @pytest.mark.integration
 def test_eval_min_recall_fails_below(real_index):
-    result = CliRunner().invoke(main, ["eval", str(SHIPPED), "--min-recall", "0.999", "--mode", "bm25",
-                                       "--index", str(real_index.index_dir)])
+    result = CliRunner().invoke(
+        main, ["eval", str(SHIPPED), "--min-recall", "0.999", "--mode", "bm25", "--index", str(real_index.index_dir)]
+    )
     assert result.exit_code == 1 and "below --min-recall" in result.output
 
 

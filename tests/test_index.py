@@ -9,6 +9,7 @@ import pytest
 from assistant.errors import AssistantError, IndexMismatchError, IndexMissingError
 from index import build as build_module
 from index.build import build_index
+from index.manifest import Chunking
 from index.store import load_index
 
 
@@ -20,16 +21,22 @@ def test_build_writes_a_loadable_index(tiny_settings, fake_embedder):
     report = build_index(tiny_settings, fake_embedder, say=quiet, progress=False)
     index = load_index(tiny_settings.index_dir, fake_embedder.fingerprint)
     manifest = index.manifest
-    assert manifest["counts"]["articles"] == 5 == len(index.articles)
-    assert manifest["counts"]["chunks"] == len(index.chunks) == report.chunks
-    assert manifest["model"]["dimension"] == 256 and manifest["index_type"] == "IndexFlatIP"
-    assert set(manifest["languages"]) == {"sv", "da"}
-    assert manifest["chunking"] == {"chunk_tokens": 40, "chunk_overlap": 0, "context_words": 60}
+    assert manifest.counts.articles == 5 == len(index.articles)
+    assert manifest.counts.chunks == len(index.chunks) == report.chunks
+    assert manifest.model.dimension == 256 and manifest.index_type == "IndexFlatIP"
+    assert set(manifest.languages) == {"sv", "da"}
+    assert manifest.chunking == Chunking(chunk_tokens=40, chunk_overlap=0, context_words=60)
     hits = index.search(fake_embedder.encode_query("Kursavgiften per deltagare för en konferens"), 3)
     assert index.chunks[hits[0][0]].title == "Konferens om äldreomsorg"
     # No pickle anywhere: every file is JSON, NumPy or FAISS.
     assert sorted(p.name for p in tiny_settings.index_dir.iterdir()) == [
-        "articles.jsonl", "bm25", "chunks.jsonl", "faiss.index", "manifest.json", "vectors.npy"]
+        "articles.jsonl",
+        "bm25",
+        "chunks.jsonl",
+        "faiss.index",
+        "manifest.json",
+        "vectors.npy",
+    ]
     assert all(p.suffix in (".json", ".npy") for p in (tiny_settings.index_dir / "bm25").iterdir())
 
 
@@ -37,7 +44,7 @@ def test_hnsw_past_the_threshold(tiny_settings, fake_embedder):
     from dataclasses import replace
 
     build_index(replace(tiny_settings, hnsw_threshold=3), fake_embedder, say=quiet, progress=False)
-    assert load_index(tiny_settings.index_dir).manifest["index_type"] == "IndexHNSWFlat"
+    assert load_index(tiny_settings.index_dir).manifest.index_type == "IndexHNSWFlat"
 
 
 def test_missing_index_is_a_clear_error(tmp_path):
@@ -85,8 +92,7 @@ def test_incremental_rebuild_embeds_only_what_changed(tiny_settings, fake_embedd
 
 
 @pytest.mark.parametrize("context_words, matches", [(60, 2), (0, 1)])
-def test_chunks_are_indexed_behind_their_articles_title_and_lead(tiny_settings, fake_embedder, context_words,
-                                                                  matches):
+def test_chunks_are_indexed_behind_their_articles_title_and_lead(tiny_settings, fake_embedder, context_words, matches):
     from dataclasses import replace
 
     from index.bm25 import query_tokens
@@ -107,7 +113,7 @@ def test_chunks_are_indexed_behind_their_articles_title_and_lead(tiny_settings, 
 
 def test_a_failed_build_leaves_the_previous_index(tiny_settings, fake_embedder, monkeypatch):
     build_index(tiny_settings, fake_embedder, say=quiet, progress=False)
-    before = load_index(tiny_settings.index_dir).manifest["built_at"]
+    before = load_index(tiny_settings.index_dir).manifest.built_at
     (tiny_settings.corpus_dir / "new.txt").write_text("Ny artikel\n\nEn helt ny text om Malmö och dess skolor.\n")
 
     def crash(folder, manifest, *args):
@@ -119,7 +125,7 @@ def test_a_failed_build_leaves_the_previous_index(tiny_settings, fake_embedder, 
     with pytest.raises(KeyboardInterrupt):
         build_index(tiny_settings, fake_embedder, say=quiet, progress=False)
     index = load_index(tiny_settings.index_dir)
-    assert index.manifest["built_at"] == before and len(index.articles) == 5
+    assert index.manifest.built_at == before and len(index.articles) == 5
     monkeypatch.undo()
     build_index(tiny_settings, fake_embedder, say=quiet, progress=False)
     assert len(load_index(tiny_settings.index_dir).articles) == 6

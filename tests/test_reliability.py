@@ -25,6 +25,7 @@ from tests.conftest import REAL_CORPUS
 
 # --- damaged or mismatched indexes: one line, exit 2, and the same message in the UI -------------
 
+
 def _damage_faiss(index_dir: Path):
     path = index_dir / "faiss.index"
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
@@ -57,8 +58,11 @@ def test_damaged_index_gives_one_line_and_exit_2(tiny_settings, fake_embedder, d
     damage(tiny_settings.index_dir)
     # The CLI with the fake model, so the check is about the index, not about loading a model.
     monkeypatch.setattr("index.embed.Embedder", lambda model: fake_embedder)
-    result = CliRunner().invoke(main, ["ask", "Umeå?", "--index", str(tiny_settings.index_dir)],
-                                env={"ASSISTANT_CORPUS": str(tiny_settings.corpus_dir)})
+    result = CliRunner().invoke(
+        main,
+        ["ask", "Umeå?", "--index", str(tiny_settings.index_dir)],
+        env={"ASSISTANT_CORPUS": str(tiny_settings.corpus_dir)},
+    )
     assert result.exit_code == 2, result.output
     line = result.output.strip()
     assert len(line.splitlines()) == 1 and "Traceback" not in line and "rebuild" in line
@@ -66,6 +70,7 @@ def test_damaged_index_gives_one_line_and_exit_2(tiny_settings, fake_embedder, d
 
 
 # --- hostile corpora and questions ---------------------------------------------------------------
+
 
 def test_hostile_corpus_builds_everything_else(tiny_settings, fake_embedder, tmp_path):
     corpus = tiny_settings.corpus_dir
@@ -89,8 +94,16 @@ def test_hostile_corpus_builds_everything_else(tiny_settings, fake_embedder, tmp
 
 
 def test_hostile_questions(tiny_assistant):
-    for question in ["", "   \n\t ", "x" * 100_000, "\x00\x01\x02 Umeå \x7f", "مرحبا بالعالم שלום עולם",
-                     "😀🎉 Umeå 🚀", "<script>alert(1)</script>", "' OR 1=1; DROP TABLE chunks; --"]:
+    for question in [
+        "",
+        "   \n\t ",
+        "x" * 100_000,
+        "\x00\x01\x02 Umeå \x7f",
+        "مرحبا بالعالم שלום עולם",
+        "😀🎉 Umeå 🚀",
+        "<script>alert(1)</script>",
+        "' OR 1=1; DROP TABLE chunks; --",
+    ]:
         try:
             answer = tiny_assistant.ask(question)
         except Exception as exc:  # only the library's own, clear error is allowed
@@ -101,6 +114,7 @@ def test_hostile_questions(tiny_assistant):
 
 
 # --- kill -9 during rebuilds (real model, subprocess) --------------------------------------------
+
 
 @pytest.mark.integration
 def test_kill_during_rebuild_never_loses_the_index(tmp_path, real_embedder):
@@ -115,6 +129,7 @@ def test_kill_during_rebuild_never_loses_the_index(tmp_path, real_embedder):
     from dataclasses import replace
 
     from assistant.settings import Settings
+
     settings = replace(Settings(), corpus_dir=corpus, index_dir=index)
     for trial in range(10):
         edited.write_text(original.replace("Holstebro", f"Holstebro{trial}", 1))
@@ -132,6 +147,7 @@ def test_kill_during_rebuild_never_loses_the_index(tmp_path, real_embedder):
 
 # --- load: 50 concurrent clients x 20 questions while a rebuild runs ------------------------------
 
+
 @pytest.mark.integration
 def test_fifty_clients_while_rebuilding(server, real_index, tmp_path):
     from gradio_client import Client
@@ -144,8 +160,13 @@ def test_fifty_clients_while_rebuilding(server, real_index, tmp_path):
     shutil.copytree(real_index.corpus_dir, corpus)
     (corpus / "extra.txt").write_text("Extra artikel om Malmö\n\nMalmö stad anställer tio nya socionomer.\n")
     env = {**os.environ, "ASSISTANT_CORPUS": str(corpus), "ASSISTANT_INDEX": str(tmp_path / "index")}
-    rebuild = subprocess.Popen([sys.executable, "-m", "assistant.cli", "index", "build"], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    rebuild = subprocess.Popen(
+        [sys.executable, "-m", "assistant.cli", "index", "build"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     latencies, errors, lock = [], [], threading.Lock()
 
     def client_run():

@@ -19,7 +19,8 @@ def handlers(tiny_settings, fake_embedder, tmp_path):
     settings = replace(tiny_settings, no_answer_threshold=0.2, feedback_file=tmp_path / "fb" / "feedback.jsonl")
     (settings.corpus_dir / "evil.txt").write_text(
         "Elak titel <script>alert(1)</script>\n\n"
-        "Denna text har <img src=x onerror=alert(2)> och <script>alert(3)</script> i sig. Umeå nämns här.\n")
+        "Denna text har <img src=x onerror=alert(2)> och <script>alert(3)</script> i sig. Umeå nämns här.\n"
+    )
     build_index(settings, fake_embedder, say=lambda _: None, progress=False)
     return Handlers(settings, embedder=fake_embedder)
 
@@ -127,6 +128,7 @@ def test_long_passages_do_not_break_layout(handlers):
     _, answers, _ = ask(handlers, "Umeå", k=1)
     html = answer_html(answers[-1])
     from ui.render import CSS
+
     assert "overflow-wrap: anywhere" in CSS and "hit-card" in html
 
 
@@ -147,9 +149,18 @@ def test_real_browser_chat_source_and_feedback(server, tmp_path):
 
     url, feedback = server
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=[
-            "--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--no-first-run", "--disable-sync"])
+        browser = p.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            args=[
+                "--no-sandbox",
+                "--headless",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--no-first-run",
+                "--disable-sync",
+            ],
+        )
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         page.goto(url)
         page.fill("#question textarea", "Vem är stadsdelsdirektör i Farsta?")

@@ -1,6 +1,5 @@
 """The Gradio app. `Handlers` holds the logic (tested directly); `build_app` only wires it up."""
 
-
 import json
 import os
 import threading
@@ -47,15 +46,29 @@ class Handlers:
         self.assistant, self.error = assistant, None  # one assignment: questions in flight keep the old one
 
     # --- chat -----------------------------------------------------------------------------
-    def respond(self, message: str, history: list[dict], answers: list, k: int = 5, mode: str = "hybrid",
-                languages: list[str] | None = None, articles: list[str] | None = None):
+    def respond(
+        self,
+        message: str,
+        history: list[dict],
+        answers: list,
+        k: int = 5,
+        mode: str = "hybrid",
+        languages: list[str] | None = None,
+        articles: list[str] | None = None,
+    ):
         """One turn: returns (history, answers, citation choices)."""
         history, answers = list(history or []), list(answers or [])
         try:
             if self.assistant is None:
                 raise AssistantError(self.error or "The index is not loaded.")
-            answer = self.assistant.ask(message, k=int(k), history=history, mode=mode,
-                                        languages=languages or None, article_ids=self._article_ids(articles))
+            answer = self.assistant.ask(
+                message,
+                k=int(k),
+                history=history,
+                mode=mode,
+                languages=languages or None,
+                article_ids=self._article_ids(articles),
+            )
             content, entry = answer_html(answer), answer
         except AssistantError as exc:
             content, entry = f'<p class="notice">{escape(str(exc))}</p>', None
@@ -97,9 +110,13 @@ class Handlers:
         answer = answers[message_index] if 0 <= message_index < len(answers or []) else None
         if answer is None or liked is None:
             return ""
-        row = {"time": datetime.now(UTC).isoformat(timespec="seconds"), "question": answer.question,
-               "verdict": "up" if liked else "down", "no_answer": answer.no_answer,
-               "passages": answer.to_dict()["passages"]}
+        row = {
+            "time": datetime.now(UTC).isoformat(timespec="seconds"),
+            "question": answer.question,
+            "verdict": "up" if liked else "down",
+            "no_answer": answer.no_answer,
+            "passages": answer.to_dict()["passages"],
+        }
         path = self.settings.feedback_file
         path.parent.mkdir(parents=True, exist_ok=True)
         with self._feedback_lock, path.open("a", encoding="utf-8") as fh:  # one line per verdict, appended
@@ -133,11 +150,13 @@ class Handlers:
         finally:
             self._rebuild_lock.release()
         self.reload()
-        return (f"Rebuilt: {len(report.added)} added, {len(report.changed)} changed, {len(report.removed)} "
-                f"removed, {len(report.reused)} reused; {report.embedded} passages embedded.\n\n{self.status()}")
+        return (
+            f"Rebuilt: {len(report.added)} added, {len(report.changed)} changed, {len(report.removed)} "
+            f"removed, {len(report.reused)} reused; {report.embedded} passages embedded.\n\n{self.status()}"
+        )
 
     def languages(self) -> list[str]:
-        return self.assistant.index.manifest["languages"] if self.assistant else []
+        return list(self.assistant.index.manifest.languages) if self.assistant else []
 
     def article_titles(self) -> list[str]:
         return sorted({a.title for a in self.assistant.index.articles.values()}) if self.assistant else []
@@ -147,8 +166,10 @@ def build_app(handlers: Handlers):
     import gradio as gr
 
     with gr.Blocks(title="Nordic article assistant") as app:
-        gr.Markdown("## Nordic article assistant\nAsk in Swedish, Danish or English; answers are passages "
-                    "from the articles with numbered citations. Pick a citation below to open its source.")
+        gr.Markdown(
+            "## Nordic article assistant\nAsk in Swedish, Danish or English; answers are passages "
+            "from the articles with numbered citations. Pick a citation below to open its source."
+        )
         if handlers.error:
             gr.Markdown(f"⚠️ **{handlers.error}**", elem_id="index-error")
         answers = gr.State([])
@@ -156,8 +177,9 @@ def build_app(handlers: Handlers):
             with gr.Column(scale=3, min_width=300):
                 chatbot = gr.Chatbot(label="Conversation", height=520, elem_id="chat")
                 with gr.Row():
-                    question = gr.Textbox(placeholder="Ask a question…", show_label=False, scale=5,
-                                          elem_id="question", max_length=100_000)
+                    question = gr.Textbox(
+                        placeholder="Ask a question…", show_label=False, scale=5, elem_id="question", max_length=100_000
+                    )
                     send = gr.Button("Ask", variant="primary", scale=1, min_width=60, elem_id="ask-button")
                 with gr.Row():
                     examples = [gr.Button(text, size="sm", elem_classes="example") for text in EXAMPLES]
@@ -167,8 +189,11 @@ def build_app(handlers: Handlers):
             with gr.Column(scale=1, min_width=220):
                 k = gr.Slider(1, 10, value=5, step=1, label="Passages (k)")
                 mode = gr.Radio(list(MODES), value=handlers.settings.mode, label="Retrieval mode")
-                languages = gr.CheckboxGroup(handlers.languages(), label="Languages",
-                                             info=", ".join(LANGUAGE_NAMES.get(x, x) for x in handlers.languages()))
+                languages = gr.CheckboxGroup(
+                    handlers.languages(),
+                    label="Languages",
+                    info=", ".join(LANGUAGE_NAMES.get(x, x) for x in handlers.languages()),
+                )
                 articles = gr.Dropdown(handlers.article_titles(), multiselect=True, label="Only these articles")
                 with gr.Accordion("Index", open=False):
                     status = gr.Markdown(handlers.status(), elem_id="index-status")
@@ -182,13 +207,25 @@ def build_app(handlers: Handlers):
         controls = [k, mode, languages, articles]
         # Two questions may run at once (2 cores); a rebuild has its own queue and never blocks them.
         for trigger in (question.submit, send.click):
-            trigger(chat_turn, [question, chatbot, answers, *controls], outputs, concurrency_limit=2,
-                    concurrency_id="ask", api_visibility="private")
+            trigger(
+                chat_turn,
+                [question, chatbot, answers, *controls],
+                outputs,
+                concurrency_limit=2,
+                concurrency_id="ask",
+                api_visibility="private",
+            )
         for button, text in zip(examples, EXAMPLES):
-            button.click(lambda h, s, *c, t=text: chat_turn(t, h, s, *c), [chatbot, answers, *controls], outputs,
-                         concurrency_id="ask", api_visibility="private")
+            button.click(
+                lambda h, s, *c, t=text: chat_turn(t, h, s, *c),
+                [chatbot, answers, *controls],
+                outputs,
+                concurrency_id="ask",
+                api_visibility="private",
+            )
         citations.change(handlers.open_source, [citations, answers], source, api_visibility="private").then(
-            None, js=SCROLL_TO_PASSAGE)
+            None, js=SCROLL_TO_PASSAGE
+        )
 
         def like(data: gr.LikeData, state):
             index = data.index[0] if isinstance(data.index, (list, tuple)) else data.index
@@ -200,8 +237,7 @@ def build_app(handlers: Handlers):
             progress(0, desc="Rebuilding index")
             return handlers.rebuild()
 
-        rebuild.click(do_rebuild, None, status, concurrency_id="rebuild", concurrency_limit=1,
-                      api_visibility="private")
+        rebuild.click(do_rebuild, None, status, concurrency_id="rebuild", concurrency_limit=1, api_visibility="private")
         gr.api(handlers.api_ask, api_name="ask", concurrency_id="ask", concurrency_limit=2)
     return app
 
@@ -213,6 +249,5 @@ def serve(settings: Settings, host: str, port: int) -> None:
     auth = os.environ.get("ASSISTANT_AUTH")  # "user:password" turns on basic auth
     credentials = tuple(auth.split(":", 1)) if auth and ":" in auth else None
     build_app(handlers).queue(default_concurrency_limit=2).launch(
-        server_name=host, server_port=port, auth=credentials, css=CSS, show_error=False,
-        footer_links=["api"])
-
+        server_name=host, server_port=port, auth=credentials, css=CSS, show_error=False, footer_links=["api"]
+    )

@@ -28,7 +28,7 @@ def hit_card(hit: Hit) -> str:
         f'<div class="hit-head"><span class="cite-num">[{hit.rank}]</span> '
         f'<strong class="hit-title">{escape(c.title)}</strong></div>'
         f'<div class="hit-meta">{escape(LANGUAGE_NAMES.get(c.language, c.language))} · ¶{c.paragraph} · '
-        f'{escape(c.source)} · relevance {percent}%'
+        f"{escape(c.source)} · relevance {percent}%"
         f'<span class="bar"><span style="width:{percent}%"></span></span></div>'
         f'<div class="hit-text">{_marked(hit.text, hit.highlight)}</div>'
         f"</div>"
@@ -38,9 +38,11 @@ def hit_card(hit: Hit) -> str:
 def answer_html(answer: Answer) -> str:
     notices = "".join(f'<p class="notice">{escape(n)}</p>' for n in answer.notices)
     if answer.no_answer:
-        return (notices + '<p class="no-answer"><strong>Nothing relevant found</strong> in the articles for '
-                f"“{escape(answer.question)}”. Try other words or a more specific question, e.g. about social "
-                "services in Stockholm, Västerås, Luleå, Hässleholm, Holstebro or Billund.</p>")
+        return (
+            notices + '<p class="no-answer"><strong>Nothing relevant found</strong> in the articles for '
+            f"“{escape(answer.question)}”. Try other words or a more specific question, e.g. about social "
+            "services in Stockholm, Västerås, Luleå, Hässleholm, Holstebro or Billund.</p>"
+        )
     follow = ""
     if answer.search_query != answer.question:
         follow = f'<p class="notice">Read as a follow-up: searched for “{escape(answer.search_query)}”.</p>'
@@ -51,8 +53,9 @@ def citation_label(hit: Hit) -> str:
     return f"[{hit.rank}] {hit.citation.title} · ¶{hit.citation.paragraph}"
 
 
-def source_html(source_text: str, title: str, source: str, start: int, end: int,
-                window: tuple[int, int] | None = None) -> str:
+def source_html(
+    source_text: str, title: str, source: str, start: int, end: int, window: tuple[int, int] | None = None
+) -> str:
     """The source around [start, end) with the passage marked: by default the whole `window`
     (the article), else some context around the passage."""
     lo, hi = window or (max(0, start - CONTEXT_CHARS), min(len(source_text), end + CONTEXT_CHARS))
@@ -67,13 +70,13 @@ def source_html(source_text: str, title: str, source: str, start: int, end: int,
     )
 
 
-def status_markdown(manifest: dict) -> str:
-    counts = manifest["counts"]
+def status_markdown(manifest) -> str:
+    counts = manifest.counts
     return (
-        f"**{counts['articles']} articles**, {counts['chunks']} passages from {counts['files']} files "
-        f"({counts['skipped']} skipped) · languages: {', '.join(manifest['languages'])} · "
-        f"model: {manifest['model']['name']} ({manifest['model']['dimension']} dims) · "
-        f"{manifest['index_type']} · built {manifest['built_at']}"
+        f"**{counts.articles} articles**, {counts.chunks} passages from {counts.files} files "
+        f"({counts.skipped} skipped) · languages: {', '.join(manifest.languages)} · "
+        f"model: {manifest.model.name} ({manifest.model.dimension} dims) · "
+        f"{manifest.index_type} · built {manifest.built_at}"
     )
 
 

@@ -1,0 +1,114 @@
+"""The index manifest: one typed record, one reader and one writer.
+
+The manifest says how an index was built (model, chunking, corpus) and what it holds. It is the
+last file a build writes, so a folder without a readable one is an unfinished build.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from index.errors import IndexMismatchError, IndexMissingError
+
+FORMAT_VERSION = 2
+FILENAME = "manifest.json"
+REBUILD = "run `assistant index build` to rebuild it"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    path: str
+    dimension: int
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class Chunking:
+    chunk_tokens: int
+    chunk_overlap: int
+    context_words: int
+
+
+@dataclass(frozen=True)
+class Counts:
+    files: int
+    skipped: int
+    articles: int
+    chunks: int
+
+
+@dataclass(frozen=True)
+class Manifest:
+    model: ModelInfo
+    chunking: Chunking
+    index_type: str
+    corpus_path: str
+    corpus_fingerprint: str
+    counts: Counts
+    languages: tuple[str, ...]
+    built_at: str
+    build_seconds: float = 0.0
+    format_version: int = FORMAT_VERSION
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, ensure_ascii=False)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Manifest:
+        """Raises ValueError/TypeError/KeyError on anything that is not a manifest of this format."""
+        if not isinstance(data, dict):
+            raise TypeError("not a JSON object")
+        languages = data["languages"]
+        if not isinstance(languages, list) or not all(isinstance(x, str) for x in languages):
+            raise TypeError("languages is not a list of strings")
+        return cls(
+            model=ModelInfo(**_typed(data["model"], name=str, path=str, dimension=int, fingerprint=str)),
+            chunking=Chunking(**_typed(data["chunking"], chunk_tokens=int, chunk_overlap=int, context_words=int)),
+            index_type=_check(data["index_type"], str),
+            corpus_path=_check(data["corpus_path"], str),
+            corpus_fingerprint=_check(data["corpus_fingerprint"], str),
+            counts=Counts(**_typed(data["counts"], files=int, skipped=int, articles=int, chunks=int)),
+            languages=tuple(languages),
+            built_at=_check(data["built_at"], str),
+            build_seconds=float(_check(data.get("build_seconds", 0.0), (int, float))),
+            format_version=_check(data["format_version"], int),
+        )
+
+
+def _check(value, kind):
+    if isinstance(value, bool) or not isinstance(value, kind):
+        raise TypeError(f"{value!r} is not of the expected type")
+    return value
+
+
+def _typed(section, **kinds) -> dict:
+    if not isinstance(section, dict):
+        raise TypeError("section is not a JSON object")
+    return {key: _check(section[key], kind) for key, kind in kinds.items()}
+
+
+def write_manifest(folder: Path, manifest: Manifest) -> None:
+    (folder / FILENAME).write_text(manifest.to_json(), encoding="utf-8")
+
+
+def read_manifest(index_dir: Path) -> Manifest:
+    """The manifest of the index at `index_dir`; one clear error when there is none or it is unusable."""
+    path = index_dir / FILENAME
+    if not path.is_file():
+        raise IndexMissingError(f"No index at {index_dir}: run `assistant index build` to build it.")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, OSError) as exc:
+        raise IndexMismatchError(f"The index manifest at {index_dir} is damaged ({exc}): {REBUILD}.") from None
+    version = data.get("format_version") if isinstance(data, dict) else None
+    if version != FORMAT_VERSION:
+        raise IndexMismatchError(
+            f"The index at {index_dir} has format {version}, this version reads {FORMAT_VERSION}: {REBUILD}."
+        )
+    try:
+        return Manifest.from_dict(data)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise IndexMismatchError(f"The index manifest at {index_dir} is damaged ({exc!r}): {REBUILD}.") from None
