@@ -25,6 +25,8 @@ from corpus.types import Article, Paragraph
 SUFFIXES = (".txt", ".md", ".html", ".htm")
 LONG_TITLE_CHARS = 300  # a first line this long is text, not a title (a file that is one long line)
 TITLE_PREFIX_CHARS = 80  # such an article is titled by the first words of that line
+_GONE = "it disappeared while the corpus was being read"
+_NO_TEXT = "it has no article text (only markup, scripts or boilerplate)"
 _BOMS = (  # longest first: the UTF-32 LE mark starts with the UTF-16 LE one
     (b"\xff\xfe\x00\x00", "UTF-32", "UTF-32"),
     (b"\x00\x00\xfe\xff", "UTF-32", "UTF-32"),
@@ -121,6 +123,8 @@ def _read(path: Path, relative: str, root: Path, options: LoadOptions) -> str:
         inside = path.resolve(strict=True).is_relative_to(root)
     except RuntimeError:  # Python 3.11 reports a symlink loop this way
         raise _Unusable("it is a symbolic link that loops back on itself") from None
+    except FileNotFoundError:
+        raise _Unusable("it is a link to a file that does not exist" if path.is_symlink() else _GONE) from None
     except OSError as exc:
         raise _Unusable(_why(exc)) from None
     if not inside:
@@ -138,7 +142,7 @@ def _read(path: Path, relative: str, root: Path, options: LoadOptions) -> str:
     except UnicodeDecodeError as exc:
         raise _Unusable(f"it is not valid UTF-8 (byte {exc.start}): convert it with iconv") from None
     if not text.strip():
-        raise _Unusable("it is empty")
+        raise _Unusable(_NO_TEXT if path.suffix.lower() in (".html", ".htm") else "it is empty")
     return text
 
 
@@ -149,7 +153,7 @@ def _read_bytes(path: Path, limit: int | None, limit_mb: float) -> bytes:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError as exc:
         raise _Unusable(_why(exc)) from None
-    with os.fdopen(fd, "rb") as fh:
+    try:
         info = os.fstat(fd)
         if stat.S_ISDIR(info.st_mode):
             raise _Unusable("it is a folder, not a file")
@@ -157,10 +161,12 @@ def _read_bytes(path: Path, limit: int | None, limit_mb: float) -> bytes:
             raise _Unusable("it is not a regular file (a pipe, socket or device)")
         if limit is not None and info.st_size > limit:
             raise _Unusable(_too_large(info.st_size, limit_mb))
-        try:
+        with os.fdopen(fd, "rb", closefd=False) as fh:
             data = fh.read(-1 if limit is None else limit + 1)
-        except OSError as exc:
-            raise _Unusable(_why(exc)) from None
+    except OSError as exc:
+        raise _Unusable(_why(exc)) from None
+    finally:
+        os.close(fd)
     if limit is not None and len(data) > limit:  # it grew while being read
         raise _Unusable(_too_large(len(data), limit_mb))
     return data
@@ -176,7 +182,7 @@ def _too_large(size: int, limit_mb: float) -> str:
 def _why(exc: OSError) -> str:
     """One line for an operating-system error met while reading a corpus file."""
     if isinstance(exc, FileNotFoundError):
-        return "it disappeared while the corpus was being read (or is a link to nothing)"
+        return _GONE
     if isinstance(exc, PermissionError):
         return "it cannot be read (permission denied): check its permissions"
     if exc.errno == errno.ELOOP:
@@ -196,7 +202,7 @@ def _nul_reason(head: bytes) -> str:
 def _no_articles_reason(text: str) -> str:
     if clean_lines(text):
         return "it has only a title line and no article text under it"
-    return "it has no article text (only markup, scripts or boilerplate)"
+    return _NO_TEXT
 
 
 def _printable(relative: str) -> str:
