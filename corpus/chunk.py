@@ -81,25 +81,41 @@ def _split_long(sentence: Sentence, tokens: int, max_tokens: int, count_tokens) 
     """Pieces of a sentence longer than the budget, each within it, with their token counts.
 
     A piece ends at the last space that fits, or between two characters where there is none
-    (a URL, text without spaces). Its length is guessed from the sentence's characters per token
-    and shortened until it fits, so a 2 MB line costs a few tokenizer calls per piece.
+    (a URL, text without spaces).
     """
     text, pieces, begin = sentence.text, [], 0
-    chars_per_token = len(text) / max(1, tokens)
+    guess = max(1, int(max_tokens * len(text) / max(1, tokens)))  # characters per piece, on average
     while begin < len(text):
-        size = max(1, int(max_tokens * chars_per_token))
-        while True:
-            end = _cut(text, begin, begin + size)
-            n = count_tokens(text[begin:end])
-            if n <= max_tokens or size == 1:
-                break
-            size = max(1, size * 3 // 4)
+        end, n = _fit(text, begin, max_tokens, count_tokens, guess)
         start = sentence.start + begin
         pieces.append((Sentence(sentence.paragraph, start, start + end - begin, text[begin:end]), n))
         begin = end
         while begin < len(text) and text[begin].isspace():
             begin += 1
     return pieces
+
+
+def _fit(text: str, begin: int, max_tokens: int, count_tokens, size: int) -> tuple[int, int]:
+    """End and token count of a piece from `begin` that fits the budget and fills most of it.
+
+    Each try rescales the length by how far its count was from the budget, so a piece costs a
+    few tokenizer calls even in a 2 MB line.
+    """
+    best, grow = None, 2  # the longest piece that fitted; tries left to lengthen a short one
+    while True:
+        end = _cut(text, begin, begin + size)
+        n = count_tokens(text[begin:end])
+        if n <= max_tokens or end - begin == 1:  # one character is as short as a piece gets
+            if best is None or end > best[0]:
+                best = (end, n)
+            if end == len(text) or n >= 0.9 * max_tokens or grow == 0:
+                return best
+            grow -= 1
+            size = int(size * max_tokens / max(n, 1))
+        elif best is not None:
+            return best
+        else:
+            size = max(1, min(size - 1, int(size * max_tokens / n)))
 
 
 def _cut(text: str, begin: int, limit: int) -> int:

@@ -90,9 +90,11 @@ def _around(text: str, lo: int, hi: int, start: int, end: int) -> tuple[int, int
     if a > lo:
         line = text.find("\n", a, start)
         a = line + 1 if 0 <= line < a + SOURCE_WINDOW_CHARS // 2 else a
+        a += len(text[a:start]) - len(text[a:start].lstrip("\n"))
     if b < hi:
         line = text.rfind("\n", end, b)
         b = line if line > b - SOURCE_WINDOW_CHARS // 2 else b
+        b -= len(text[end:b]) - len(text[end:b].rstrip("\n"))
     return a, b
 
 
