@@ -91,7 +91,10 @@ def load_corpus(corpus_dir: Path, options: LoadOptions | None = None) -> LoadRes
         result.files[relative] = hashlib.sha256(text.encode("utf-8")).hexdigest()
         result.articles.extend(articles)
     if not result.articles:
-        detail = f" ({len(result.skipped)} unusable files skipped)" if result.skipped else ""
+        # The build stops here, before it lists what it skipped: say why in the one line.
+        shown = "; ".join(f"{s.path}: {s.reason}" for s in result.skipped[:3])
+        more = ", ..." if len(result.skipped) > 3 else ""
+        detail = f" ({len(result.skipped)} unusable files skipped: {shown}{more})" if result.skipped else ""
         raise CorpusError(f"No articles found in {corpus_dir}{detail}: add .txt, .md or .html files.")
     return result
 

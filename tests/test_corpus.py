@@ -102,6 +102,9 @@ def test_missing_or_empty_corpus_is_a_clear_error(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(CorpusError, match="No articles"):
         load_corpus(tmp_path / "empty")
+    (tmp_path / "empty" / "u16.txt").write_bytes("Rubrik\n\nText.\n".encode("utf-16"))
+    with pytest.raises(CorpusError, match=r"1 unusable files skipped: u16.txt: it is UTF-16: convert it"):
+        load_corpus(tmp_path / "empty")
 
 
 def test_read_source_never_leaves_the_corpus(tiny_corpus):
