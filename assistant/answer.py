@@ -186,8 +186,7 @@ class Assistant:
         wanted = set(query_tokens(query, languages))
         marked, semantic = [], []
         for hit in hits:
-            chunk = self.index.chunks[self._by_id[hit.chunk_id]]
-            spans = sentence_spans(chunk, self.index.articles[chunk.article_id])
+            spans = sentence_spans(self.index.chunks[self._by_id[hit.chunk_id]], self.index.articles)
             overlaps = [len(wanted & set(query_tokens(hit.text[a:b], languages))) for a, b in spans]
             best = max(overlaps, default=0)
             marked.append(tuple(span for span, n in zip(spans, overlaps) if n == best)[:2] if best else ())
@@ -211,13 +210,16 @@ class Assistant:
         return [c for c in siblings if chunk.position - before <= c.position <= chunk.position + after]
 
 
-def sentence_spans(chunk: Chunk, article) -> list[tuple[int, int]]:
-    """Spans in `chunk.text` of the chunk's sentences."""
+def sentence_spans(chunk: Chunk, articles: dict) -> tuple[tuple[int, int], ...]:
+    """Spans in `chunk.text` of the chunk's sentences: kept from chunking, so a hit in a huge
+    article costs nothing. Only an index built before chunks kept them re-splits the article."""
+    if chunk.sentences:
+        return chunk.sentences
     spans, cursor = [], 0
-    for sentence in article_sentences(article):
+    for sentence in article_sentences(articles[chunk.article_id]):
         if chunk.start <= sentence.start and sentence.end <= chunk.end:
             at = chunk.text.find(sentence.text, cursor)
             if at >= 0:
                 spans.append((at, at + len(sentence.text)))
                 cursor = at + len(sentence.text)
-    return spans
+    return tuple(spans)

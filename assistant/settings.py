@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from corpus.options import MAX_FILE_MB
 from index.options import BuildOptions
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -54,6 +55,11 @@ class Settings:
     )
     hnsw_threshold: int = _setting(
         50_000, "From this many chunks on, the index is HNSW instead of exact search.", "ASSISTANT_HNSW_THRESHOLD"
+    )
+    max_file_mb: float = _setting(
+        MAX_FILE_MB,
+        "Corpus files larger than this many MB are skipped with a reason (0: no limit).",
+        "ASSISTANT_MAX_FILE_MB",
     )
 
     def build_options(self) -> BuildOptions:

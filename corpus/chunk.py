@@ -1,7 +1,9 @@
 """Sentence-aware chunking: consecutive paragraphs of an article packed up to a token budget.
 
-A sentence is never cut. A paragraph longer than the budget is split between sentences;
-`overlap` repeats the last sentences of a chunk at the start of the next one.
+A paragraph longer than the budget is split between sentences; a single sentence longer than
+the budget (a line without punctuation) is cut into pieces at spaces, so no chunk exceeds it.
+`overlap` repeats the last sentences of a chunk at the start of the next one. Each chunk keeps
+the spans of its sentences, so highlighting never has to split the article again.
 """
 
 from __future__ import annotations
@@ -54,29 +56,90 @@ def word_count(text: str) -> int:
 def chunk_article(
     article: Article, max_tokens: int, count_tokens: Callable[[str], int] = word_count, overlap: int = 0
 ) -> list[Chunk]:
-    sentences = article_sentences(article)
+    """The article's chunks, in order, none over `max_tokens` (an over-long sentence is cut into pieces)."""
     groups: list[list[Sentence]] = []
     current: list[Sentence] = []
-    size = 0
-    for sentence in sentences:
+    sizes: list[int] = []  # token count of each sentence in `current`
+    for sentence in article_sentences(article):
         n = count_tokens(sentence.text)
-        if current and size + n > max_tokens:
-            groups.append(current)
-            current = current[-overlap:] if overlap else []
-            size = sum(count_tokens(s.text) for s in current)
-        current.append(sentence)
-        size += n
+        pieces = [(sentence, n)] if n <= max_tokens else _split_long(sentence, n, max_tokens, count_tokens)
+        for piece, n in pieces:
+            if current and sum(sizes) + n > max_tokens:
+                groups.append(current)
+                keep = min(overlap, len(current))
+                current, sizes = (current[-keep:], sizes[-keep:]) if keep else ([], [])
+                while current and sum(sizes) + n > max_tokens:  # the repeated sentences must leave room
+                    current, sizes = current[1:], sizes[1:]
+            current.append(piece)
+            sizes.append(n)
     if current and (not groups or current != groups[-1][-len(current) :]):
         groups.append(current)
     return [_make_chunk(article, group, position) for position, group in enumerate(groups)]
 
 
+def _split_long(sentence: Sentence, tokens: int, max_tokens: int, count_tokens) -> list[tuple[Sentence, int]]:
+    """Pieces of a sentence longer than the budget, each within it, with their token counts.
+
+    A piece ends at the last space that fits, or between two characters where there is none
+    (a URL, text without spaces).
+    """
+    text, pieces, begin = sentence.text, [], 0
+    guess = max(1, int(max_tokens * len(text) / max(1, tokens)))  # characters per piece, on average
+    while begin < len(text):
+        end, n = _fit(text, begin, max_tokens, count_tokens, guess)
+        start = sentence.start + begin
+        pieces.append((Sentence(sentence.paragraph, start, start + end - begin, text[begin:end]), n))
+        begin = end
+        while begin < len(text) and text[begin].isspace():
+            begin += 1
+    return pieces
+
+
+def _fit(text: str, begin: int, max_tokens: int, count_tokens, size: int) -> tuple[int, int]:
+    """End and token count of a piece from `begin` that fits the budget and fills most of it.
+
+    Each try rescales the length by how far its count was from the budget, so a piece costs a
+    few tokenizer calls even in a 2 MB line.
+    """
+    best, grow = None, 2  # the longest piece that fitted; tries left to lengthen a short one
+    while True:
+        end = _cut(text, begin, begin + size)
+        n = count_tokens(text[begin:end])
+        if n <= max_tokens or end - begin == 1:  # one character is as short as a piece gets
+            if best is None or end > best[0]:
+                best = (end, n)
+            if end == len(text) or n >= 0.9 * max_tokens or grow == 0:
+                return best
+            grow -= 1
+            size = int(size * max_tokens / max(n, 1))
+        elif best is not None:
+            return best
+        else:
+            size = max(1, min(size - 1, int(size * max_tokens / n)))
+
+
+def _cut(text: str, begin: int, limit: int) -> int:
+    """End of a piece starting at `begin` and ending at or before `limit`: at a space if there is one."""
+    if limit >= len(text):
+        return len(text)
+    space = max(text.rfind(" ", begin + 1, limit + 1), text.rfind("\t", begin + 1, limit + 1))
+    end = space if space > begin else limit
+    return begin + len(text[begin:end].rstrip())
+
+
 def _make_chunk(article: Article, group: list[Sentence], position: int) -> Chunk:
-    parts = []
+    parts, spans, at = [], [], 0
     for i, sentence in enumerate(group):
         if i:
-            parts.append("\n" if sentence.paragraph != group[i - 1].paragraph else " ")
+            previous = group[i - 1]
+            # Sentences of one paragraph are joined by a space, paragraphs by a newline; pieces of
+            # a sentence cut where there was no space are joined by nothing, as in the source.
+            gap = "\n" if sentence.paragraph != previous.paragraph else "" if sentence.start == previous.end else " "
+            parts.append(gap)
+            at += len(gap)
         parts.append(sentence.text)
+        spans.append((at, at + len(sentence.text)))
+        at += len(sentence.text)
     text = "".join(parts)
     start, end = group[0].start, group[-1].end
     key = f"{article.id}|{group[0].paragraph}|{start}|{end}|{text}"
@@ -92,6 +155,7 @@ def _make_chunk(article: Article, group: list[Sentence], position: int) -> Chunk
         end,
         text,
         position,
+        tuple(spans),
     )
 
 

@@ -1,23 +1,38 @@
 """Read a corpus folder into `Article`s: .txt, .md and .html files, UTF-8 only.
 
-Files that cannot be used (not UTF-8, empty, binary, links leaving the folder) are skipped
-and reported with a reason; they never stop the build.
+Files that cannot be used (not UTF-8, UTF-16, empty, binary, too large, unreadable, links leaving
+the folder or going round in a loop, pipes, folders with a text-file name, names that are not
+UTF-8) are skipped and reported with a one-line reason; they never stop the build.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from corpus.clean import clean_lines
 from corpus.errors import CorpusError
 from corpus.lang import detect_language
+from corpus.options import LoadOptions
 from corpus.split import split_articles
 from corpus.types import Article, Paragraph
 
 SUFFIXES = (".txt", ".md", ".html", ".htm")
+LONG_TITLE_CHARS = 300  # a first line this long is text, not a title (a file that is one long line)
+TITLE_PREFIX_CHARS = 80  # such an article is titled by the first words of that line
+_GONE = "it disappeared while the corpus was being read"
+_NO_TEXT = "it has no article text (only markup, scripts or boilerplate)"
+_BOMS = (  # longest first: the UTF-32 LE mark starts with the UTF-16 LE one
+    (b"\xff\xfe\x00\x00", "UTF-32", "UTF-32"),
+    (b"\x00\x00\xfe\xff", "UTF-32", "UTF-32"),
+    (b"\xff\xfe", "UTF-16", "UTF-16"),
+    (b"\xfe\xff", "UTF-16", "UTF-16"),
+)
 
 
 @dataclass(frozen=True)
@@ -43,28 +58,43 @@ def read_source(corpus_dir: Path, relative: str) -> str:
     `relative` comes from outside (the UI), so it must resolve to a file inside the corpus folder.
     """
     root = corpus_dir.resolve()
-    path = (root / relative).resolve()
-    if not path.is_relative_to(root) or not path.is_file():
+    try:
+        path = (root / relative).resolve()
+        usable = path.is_relative_to(root) and path.is_file()
+    except (OSError, RuntimeError, ValueError):  # a symlink loop, a NUL byte in the name
+        usable = False
+    if not usable:
         raise CorpusError(f"{relative} is not a file in the corpus folder.")
-    return _decode(path, path.read_bytes())
+    try:
+        return _decode(path, path.read_bytes())
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CorpusError(f"{relative} can no longer be read ({_why(exc)}): rebuild the index.") from None
 
 
-def load_corpus(corpus_dir: Path) -> LoadResult:
+def load_corpus(corpus_dir: Path, options: LoadOptions | None = None) -> LoadResult:
+    """Every usable article under `corpus_dir`; unusable files are listed in `skipped` with a reason."""
+    options = options or LoadOptions()
     if not corpus_dir.is_dir():
         raise CorpusError(f"Corpus folder {corpus_dir} does not exist: create it or pass --corpus DIR.")
     root = corpus_dir.resolve()
     result = LoadResult()
-    for path in sorted(p for p in corpus_dir.rglob("*") if p.suffix.lower() in SUFFIXES):
+    for path in _candidates(corpus_dir, result.skipped):
         relative = path.relative_to(corpus_dir).as_posix()
         try:
-            text = _read(path, root)
+            text = _read(path, relative, root, options)
+            articles = articles_from_text(text, relative)
+            if not articles:
+                raise _Unusable(_no_articles_reason(text))
         except _Unusable as exc:
-            result.skipped.append(Skipped(relative, str(exc)))
+            result.skipped.append(Skipped(_printable(relative), str(exc)))
             continue
         result.files[relative] = hashlib.sha256(text.encode("utf-8")).hexdigest()
-        result.articles.extend(articles_from_text(text, relative))
+        result.articles.extend(articles)
     if not result.articles:
-        detail = f" ({len(result.skipped)} unusable files skipped)" if result.skipped else ""
+        # The build stops here, before it lists what it skipped: say why in the one line.
+        shown = "; ".join(f"{s.path}: {s.reason}" for s in result.skipped[:3])
+        more = ", ..." if len(result.skipped) > 3 else ""
+        detail = f" ({len(result.skipped)} unusable files skipped: {shown}{more})" if result.skipped else ""
         raise CorpusError(f"No articles found in {corpus_dir}{detail}: add .txt, .md or .html files.")
     return result
 
@@ -73,24 +103,123 @@ class _Unusable(Exception):
     pass
 
 
-def _read(path: Path, root: Path) -> str:
-    if not path.resolve().is_relative_to(root):
+def _candidates(corpus_dir: Path, skipped: list[Skipped]) -> list[Path]:
+    """Paths with a corpus suffix, sorted. Linked folders are not entered (no loops); a folder
+    that cannot be listed is reported instead of silently missing."""
+
+    def unreadable(exc: OSError) -> None:
+        relative = Path(exc.filename).relative_to(corpus_dir).as_posix() if exc.filename else str(corpus_dir)
+        skipped.append(Skipped(_printable(relative) + "/", f"the folder cannot be read ({_why(exc)})"))
+
+    found = []
+    for folder, dirnames, filenames in os.walk(corpus_dir, onerror=unreadable):
+        found += [Path(folder, n) for n in dirnames + filenames if os.path.splitext(n)[1].lower() in SUFFIXES]
+    return sorted(found)
+
+
+def _read(path: Path, relative: str, root: Path, options: LoadOptions) -> str:
+    try:
+        relative.encode("utf-8")
+    except UnicodeEncodeError:
+        raise _Unusable("its name is not valid UTF-8: rename it (e.g. convmv -f latin1 -t utf8)") from None
+    try:
+        inside = path.resolve(strict=True).is_relative_to(root)
+    except RuntimeError:  # Python 3.11 reports a symlink loop this way
+        raise _Unusable("it is a symbolic link that loops back on itself") from None
+    except FileNotFoundError:
+        raise _Unusable("it is a link to a file that does not exist" if path.is_symlink() else _GONE) from None
+    except OSError as exc:
+        raise _Unusable(_why(exc)) from None
+    if not inside:
         raise _Unusable("it is a link that points outside the corpus folder")
-    if not path.is_file():
-        raise _Unusable("it is not a regular file")
-    data = path.read_bytes()
+    data = _read_bytes(path, options.max_file_bytes, options.max_file_mb)
     if not data.strip():
         raise _Unusable("it is empty")
+    for mark, name, codec in _BOMS:
+        if data.startswith(mark):
+            raise _Unusable(f"it is {name}: convert it to UTF-8 (iconv -f {codec} -t UTF-8)")
     if b"\x00" in data[:8192]:
-        raise _Unusable("it looks binary (contains NUL bytes)")
+        raise _Unusable(_nul_reason(data[:8192]))
     try:
-        return _decode(path, data)
+        text = _decode(path, data)
     except UnicodeDecodeError as exc:
         raise _Unusable(f"it is not valid UTF-8 (byte {exc.start}): convert it with iconv") from None
+    if not text.strip():
+        raise _Unusable(_NO_TEXT if path.suffix.lower() in (".html", ".htm") else "it is empty")
+    return text
+
+
+def _read_bytes(path: Path, limit: int | None, limit_mb: float) -> bytes:
+    """The file's bytes, checked on the open file itself so nothing can change between check and read."""
+    try:
+        # O_NONBLOCK: a pipe (FIFO) opens at once instead of waiting forever for a writer.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        raise _Unusable(_why(exc)) from None
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise _Unusable("it is a folder, not a file")
+        if not stat.S_ISREG(info.st_mode):
+            raise _Unusable("it is not a regular file (a pipe, socket or device)")
+        if limit is not None and info.st_size > limit:
+            raise _Unusable(_too_large(info.st_size, limit_mb))
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            data = fh.read(-1 if limit is None else limit + 1)
+    except OSError as exc:
+        raise _Unusable(_why(exc)) from None
+    finally:
+        os.close(fd)
+    if limit is not None and len(data) > limit:  # it grew while being read
+        raise _Unusable(_too_large(len(data), limit_mb))
+    return data
+
+
+def _too_large(size: int, limit_mb: float) -> str:
+    return (
+        f"it is {size / 1024 / 1024:.1f} MB, larger than {limit_mb:g} MB (ASSISTANT_MAX_FILE_MB): "
+        "split it or raise the limit"
+    )
+
+
+def _why(exc: OSError) -> str:
+    """One line for an operating-system error met while reading a corpus file."""
+    if isinstance(exc, FileNotFoundError):
+        return _GONE
+    if isinstance(exc, PermissionError):
+        return "it cannot be read (permission denied): check its permissions"
+    if exc.errno == errno.ELOOP:
+        return "it is a symbolic link that loops back on itself"
+    return f"it cannot be read ({exc.strerror or type(exc).__name__})"
+
+
+def _nul_reason(head: bytes) -> str:
+    """NUL bytes mean binary, unless they sit at every other byte: UTF-16 without a byte-order mark."""
+    even, odd = head[0::2].count(0), head[1::2].count(0)
+    if max(even, odd) > len(head) // 4 and min(even, odd) * 10 < max(even, odd):
+        codec = "UTF-16LE" if odd > even else "UTF-16BE"
+        return f"it looks like UTF-16 without a byte-order mark: convert it to UTF-8 (iconv -f {codec} -t UTF-8)"
+    return "it looks binary (contains NUL bytes)"
+
+
+def _no_articles_reason(text: str) -> str:
+    if clean_lines(text):
+        return "it has only a title line and no article text under it"
+    return _NO_TEXT
+
+
+def _printable(relative: str) -> str:
+    """The path as it can be printed and stored: bytes that are not UTF-8 and control characters shown as �."""
+    name = relative.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return "".join(ch if ch.isprintable() else "\ufffd" for ch in name)
 
 
 def _decode(path: Path, data: bytes) -> str:
     text = data.decode("utf-8")
+    if text.startswith("\ufeff"):
+        # A UTF-8 byte-order mark is not whitespace to str.strip(), so it would stay glued to the
+        # title; a space of the same length keeps every offset pointing at the same character.
+        text = " " + text[1:]
     return blank_html(text) if path.suffix.lower() in (".html", ".htm") else text
 
 
@@ -116,16 +245,26 @@ def blank_html(html: str) -> str:
 
 
 def articles_from_text(text: str, source: str) -> list[Article]:
+    """The articles of one file's text; offsets point into `text`."""
     articles, seen = [], set()
     for block in split_articles(clean_lines(text)):
-        title, body = block[0], block[1:]
+        title, body = block[0].text, block[1:]
+        if len(title) > LONG_TITLE_CHARS:
+            # One long line is text, not a title: keep it as the first paragraph and title the
+            # article by its first words (a prefix, so the title still starts at `start`).
+            title, body = _title_prefix(title), block
         if not body:
             continue
         paragraphs = tuple(Paragraph(i + 1, ln.start, ln.end, ln.text) for i, ln in enumerate(body))
-        article_id = _article_id(source, title.text, seen)
+        article_id = _article_id(source, title, seen)
         language = detect_language(" ".join(p.text for p in paragraphs))
-        articles.append(Article(article_id, title.text, language, source, title.start, body[-1].end, paragraphs))
+        articles.append(Article(article_id, title, language, source, block[0].start, body[-1].end, paragraphs))
     return articles
+
+
+def _title_prefix(line: str) -> str:
+    cut = line.rfind(" ", 0, TITLE_PREFIX_CHARS + 1)
+    return line[: cut if cut > 0 else TITLE_PREFIX_CHARS].rstrip()
 
 
 def _article_id(source: str, title: str, seen: set[str]) -> str:

@@ -40,3 +40,11 @@ class Chunk:
     end: int
     text: str
     position: int  # order of the chunk inside its article, for "show more" context
+    # (start, end) in `text` of each sentence (or piece of an over-long one); () in indexes built
+    # before sentences were kept.
+    sentences: tuple[tuple[int, int], ...] = ()
+
+    def __post_init__(self):
+        # Read back from JSON, the spans are lists; a frozen record holds tuples (and stays hashable).
+        if not isinstance(self.sentences, tuple) or any(not isinstance(s, tuple) for s in self.sentences):
+            object.__setattr__(self, "sentences", tuple((int(a), int(b)) for a, b in self.sentences))

@@ -24,6 +24,7 @@ import numpy as np
 from corpus.chunk import chunk_articles
 from corpus.errors import AssistantError
 from corpus.load import Skipped, load_corpus
+from corpus.options import LoadOptions
 from corpus.types import Article, Chunk
 from index.errors import BuildError
 from index.manifest import Chunking, Counts, Manifest, ModelInfo
@@ -79,7 +80,7 @@ def build_index(options: BuildOptions, embedder, say=print, progress: bool = Tru
 
 def _build(options: BuildOptions, embedder, say, progress: bool) -> BuildReport:
     started = time.perf_counter()
-    corpus = load_corpus(options.corpus_dir)
+    corpus = load_corpus(options.corpus_dir, LoadOptions(options.max_file_mb))
     for skip in corpus.skipped:
         say(f"Skipped {skip.path}: {skip.reason}.")
     chunks = chunk_articles(corpus.articles, options.chunk_tokens, embedder.count_tokens, options.chunk_overlap)

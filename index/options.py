@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from corpus.options import MAX_FILE_MB
+
 
 @dataclass(frozen=True)
 class BuildOptions:
@@ -16,3 +18,4 @@ class BuildOptions:
     context_words: int = 60
     batch_size: int = 16
     hnsw_threshold: int = 50_000
+    max_file_mb: float = MAX_FILE_MB

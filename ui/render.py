@@ -8,6 +8,8 @@ from assistant.answer import Answer, Hit
 
 LANGUAGE_NAMES = {"sv": "Svenska", "da": "Dansk", "en": "English", "nb": "Norsk"}
 CONTEXT_CHARS = 600  # source shown around the cited passage before "whole article" kicks in
+SOURCE_WHOLE_CHARS = 20_000  # articles up to this long are shown whole in the source view
+SOURCE_WINDOW_CHARS = 3_000  # of a longer one, this much either side of the passage
 
 
 def _marked(text: str, spans) -> str:
@@ -57,17 +59,43 @@ def source_html(
     source_text: str, title: str, source: str, start: int, end: int, window: tuple[int, int] | None = None
 ) -> str:
     """The source around [start, end) with the passage marked: by default the whole `window`
-    (the article), else some context around the passage."""
+    (the article), else some context around the passage. Of an article longer than
+    SOURCE_WHOLE_CHARS only SOURCE_WINDOW_CHARS either side of the passage are sent, with a note."""
     lo, hi = window or (max(0, start - CONTEXT_CHARS), min(len(source_text), end + CONTEXT_CHARS))
     lo, hi = min(lo, start), max(hi, end)
+    note = ""
+    if hi - lo > SOURCE_WHOLE_CHARS:
+        shown_lo, shown_hi = _around(source_text, lo, hi, start, end)
+        note = (
+            f'<div class="notice">A long article ({hi - lo:,} characters): showing the {shown_hi - shown_lo:,} '
+            "around the passage; the article continues"
+            f"{' above' if shown_lo > lo else ''}{' and' if shown_lo > lo and shown_hi < hi else ''}"
+            f"{' below' if shown_hi < hi else ''}.</div>"
+        )
+        lo, hi = shown_lo, shown_hi
     before, passage, after = source_text[lo:start], source_text[start:end], source_text[end:hi]
     return (
         f'<div class="source-view"><div class="source-head"><strong>{escape(title)}</strong> — '
-        f"{escape(source)}, characters {start}–{end}</div>"
+        f"{escape(source)}, characters {start}–{end}</div>{note}"
         f'<div class="source-text">{"… " if lo else ""}{escape(before)}'
         f'<mark id="cited-passage">{escape(passage)}</mark>{escape(after)}{" …" if hi < len(source_text) else ""}'
         f"</div></div>"
     )
+
+
+def _around(text: str, lo: int, hi: int, start: int, end: int) -> tuple[int, int]:
+    """SOURCE_WINDOW_CHARS either side of [start, end) within [lo, hi), widened or narrowed to a
+    line break when one is near, so the view starts and ends with whole paragraphs."""
+    a, b = max(lo, start - SOURCE_WINDOW_CHARS), min(hi, end + SOURCE_WINDOW_CHARS)
+    if a > lo:
+        line = text.find("\n", a, start)
+        a = line + 1 if 0 <= line < a + SOURCE_WINDOW_CHARS // 2 else a
+        a += len(text[a:start]) - len(text[a:start].lstrip("\n"))
+    if b < hi:
+        line = text.rfind("\n", end, b)
+        b = line if line > b - SOURCE_WINDOW_CHARS // 2 else b
+        b -= len(text[end:b]) - len(text[end:b].rstrip("\n"))
+    return a, b
 
 
 def status_markdown(manifest) -> str:
