@@ -130,7 +130,8 @@ def test_a_failed_build_leaves_the_previous_index(tiny_settings, fake_embedder, 
     build_index(tiny_settings, fake_embedder, say=quiet, progress=False)
     assert len(load_index(tiny_settings.index_dir).articles) == 6
     leftovers = [p for p in build_module.builds_dir(tiny_settings.index_dir).iterdir() if p.is_dir()]
-    assert len(leftovers) == 1  # the unfinished build was cleaned up
+    # The unfinished build is gone; the current one and the one it replaced (kept for readers) remain.
+    assert len(leftovers) == 2 and all((p / "manifest.json").is_file() for p in leftovers)
 
 
 def test_concurrent_builds_are_refused(tiny_settings, fake_embedder):
