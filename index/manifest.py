@@ -134,7 +134,9 @@ def read_manifest(index_dir: Path, label: Path | None = None) -> Manifest:
         raise IndexMismatchError(f"The index manifest at {label} is damaged ({exc}): {REBUILD}.") from None
     if not isinstance(data, dict):
         raise IndexMismatchError(f"The index manifest at {label} is damaged (not a JSON object): {REBUILD}.")
-    version = data.get("format_version")
+    if "format_version" not in data:
+        raise IndexMismatchError(f"The index manifest at {label} is damaged (no format_version): {REBUILD}.")
+    version = data["format_version"]
     if version != FORMAT_VERSION:
         raise IndexMismatchError(
             f"The index at {label} has format {version!r}, this version reads {FORMAT_VERSION}: {REBUILD}."

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import io
 import json
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -126,13 +126,14 @@ def load_index(index_dir: Path, model_fingerprint: str | None = None) -> StoredI
     data = _verified_files(folder, manifest, index_dir)
     try:
         rows = [json.loads(line) for line in data["chunks.jsonl"].decode("utf-8").splitlines()]
-        keys = [row.pop("embed_key") for row in rows]
-        chunks = [Chunk(**row) for row in rows]
+        keys = [_check(row.pop("embed_key"), str) for row in rows]
+        chunks = [_record(Chunk, row) for row in rows]
         articles = {}
         for line in data["articles.jsonl"].decode("utf-8").splitlines():
             row = json.loads(line)
-            row["paragraphs"] = tuple(Paragraph(**p) for p in row["paragraphs"])
-            articles[row["id"]] = Article(**row)
+            row["paragraphs"] = tuple(_record(Paragraph, p) for p in row["paragraphs"])
+            article = _record(Article, row)
+            articles[article.id] = article
         vectors = np.load(io.BytesIO(data["vectors.npy"]), allow_pickle=False)
         faiss_index = faiss.deserialize_index(np.frombuffer(data["faiss.index"], dtype=np.uint8))
         if hasattr(faiss_index, "hnsw"):
@@ -144,6 +145,23 @@ def load_index(index_dir: Path, model_fingerprint: str | None = None) -> StoredI
     if problem:
         raise IndexMismatchError(f"The index at {index_dir} is inconsistent ({problem}): {REBUILD}.")
     return StoredIndex(index_dir, manifest, chunks, keys, articles, vectors, faiss_index, bm25)
+
+
+def _record(cls, row: dict):
+    """`cls(**row)` with its str and int fields type-checked: a record of the wrong shape is damage."""
+    for f in fields(cls):
+        if f.type in _KINDS:
+            _check(row[f.name], _KINDS[f.type])
+    return cls(**row)
+
+
+def _check(value, kind: type):
+    if type(value) is not kind:  # exact: True is not an int here
+        raise TypeError(f"{kind.__name__} expected")
+    return value
+
+
+_KINDS = {"str": str, "int": int}  # the field annotations of our records, as strings (postponed annotations)
 
 
 def _verified_files(folder: Path, manifest: Manifest, label: Path) -> dict[str, bytes]:
