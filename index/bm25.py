@@ -38,6 +38,7 @@ def _stopwords(language: str) -> frozenset[str]:
 
 
 def tokenize(text: str, language: str) -> list[str]:
+    """Lower-cased words without stopwords, stemmed in `language`."""
     words = [w for w in _WORD.findall(text.lower()) if w not in _stopwords(language)]
     return _stemmer(language).stemWords(words)
 
@@ -48,6 +49,7 @@ def query_tokens(text: str, languages: list[str]) -> list[str]:
 
 
 def build_bm25(texts: list[str], languages: list[str], folder: Path) -> None:
+    """Write the keyword index of `texts` (each stemmed in its own language) into `folder`."""
     import bm25s
 
     retriever = bm25s.BM25()

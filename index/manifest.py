@@ -51,6 +51,7 @@ class FileInfo:
 
     @classmethod
     def of(cls, data: bytes) -> FileInfo:
+        """The size and checksum of a file's bytes."""
         return cls(len(data), hashlib.blake2b(data, digest_size=16).hexdigest())
 
 
@@ -69,6 +70,7 @@ class Manifest:
     format_version: int = FORMAT_VERSION
 
     def to_json(self) -> str:
+        """The manifest as the JSON text written to disk."""
         return json.dumps(asdict(self), indent=2, ensure_ascii=False)
 
     @classmethod

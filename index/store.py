@@ -52,6 +52,7 @@ class StoredIndex:
 
 
 def make_faiss_index(vectors: np.ndarray, hnsw_threshold: int):
+    """Inner-product search over `vectors`: exact below `hnsw_threshold` rows, HNSW from there on."""
     import faiss
 
     dim = vectors.shape[1]
