@@ -103,8 +103,11 @@ def write_index(
 
 
 def current_build(index_dir: Path) -> Path:
-    """The folder the index link points to now, resolved once: read every file from it, never via the link,
-    or a rebuild switching the link midway mixes two builds."""
+    """The build folder the index link points to now.
+
+    Resolve it once and read every file from it, never through the link: a rebuild may switch the
+    link midway, and the files of two builds must not mix.
+    """
     return index_dir.resolve()
 
 
