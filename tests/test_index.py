@@ -227,10 +227,17 @@ def test_build_never_touches_what_is_not_ours(location, tmp_path, tiny_corpus, f
     assert snapshot(tmp_path) == before
 
 
-def test_build_refuses_the_project_folder(tiny_corpus, fake_embedder, monkeypatch):
-    result = cli(monkeypatch, fake_embedder, "index", "build", "--corpus", str(tiny_corpus), "--index", str(PROJECT))
-    assert_one_line_error(result, "the project")
-    assert not build_module.builds_dir(PROJECT).exists()
+def test_build_refuses_the_project_folder(tmp_path, tiny_corpus, fake_embedder, monkeypatch):
+    # A stand-in project, so that code without the check (which would delete it) cannot harm the real one.
+    project = tmp_path / "project"
+    (project / "src").mkdir(parents=True)
+    (project / "src" / "app.py").write_text("print('mine')")
+    monkeypatch.setattr(build_module, "PROJECT_ROOT", project)
+    before = snapshot(tmp_path)
+    for index in (project, project.parent):
+        result = cli(monkeypatch, fake_embedder, "index", "build", "--corpus", str(tiny_corpus), "--index", str(index))
+        assert_one_line_error(result, "the project")
+    assert snapshot(tmp_path) == before
 
 
 def test_a_plain_folder_index_of_ours_is_moved_aside_not_deleted(tmp_path, tiny_settings, fake_embedder):
