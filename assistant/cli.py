@@ -79,23 +79,51 @@ def index():
 @index.command("build")
 @corpus_option
 @index_option
+@click.option("--verbose", "-v", is_flag=True, help="List every article added, changed, removed and reused.")
+@click.option("--json", "as_json", is_flag=True, help="Print the build report as JSON (messages go to stderr).")
 @user_errors
-def index_build(corpus_dir, index_dir):
+def index_build(corpus_dir, index_dir, verbose, as_json):
     """Build the index, re-embedding only chunks that changed since the last build."""
     from index.build import build_index
     from index.embed import Embedder
 
     settings = Settings.from_env(corpus_dir=corpus_dir, index_dir=index_dir)
-    report = build_index(settings, Embedder(settings.model), say=click.echo)
-    for label in ("added", "changed", "removed", "reused"):
+    say = functools.partial(click.echo, err=as_json)  # JSON alone on stdout
+    report = build_index(settings.build_options(), Embedder(settings.model), say=say)
+    labels = ("added", "changed", "removed", "reused")
+    if as_json:
+        summary = {label: getattr(report, label) for label in labels}
+        summary["skipped"] = [{"path": s.path, "reason": s.reason} for s in report.skipped]
+        summary.update(
+            index=str(settings.index_dir),
+            articles=report.manifest.counts.articles,
+            chunks=report.chunks,
+            embedded=report.embedded,
+            seconds=round(report.seconds, 2),
+        )
+        click.echo(json.dumps(summary, indent=2, ensure_ascii=False))
+        return
+    for label in labels:
         titles = getattr(report, label)
-        names = f": {'; '.join(titles)}" if titles and label != "reused" else ""
-        click.echo(f"{label.capitalize():8} {len(titles):3} articles{names}")
+        click.echo(f"{label.capitalize():8} {len(titles):3} articles{_some_titles(titles, label, verbose)}")
     click.echo(
         f"Index built at {settings.index_dir}: {report.manifest.counts.articles} articles, "
         f"{report.chunks} chunks ({report.embedded} embedded), {len(report.skipped)} files skipped, "
         f"{report.seconds:.1f} s."
     )
+
+
+TITLES_SHOWN = 3  # per line of the build summary; --verbose shows all
+
+
+def _some_titles(titles: list[str], label: str, verbose: bool) -> str:
+    """': A; B; C and 540 more' -- a summary line stays one line on a large corpus."""
+    if verbose and titles:
+        return ": " + "; ".join(titles)
+    if not titles or label == "reused":
+        return ""
+    more = len(titles) - TITLES_SHOWN
+    return ": " + "; ".join(titles[:TITLES_SHOWN]) + (f" and {more} more (--verbose lists all)" if more > 0 else "")
 
 
 @index.command("status")

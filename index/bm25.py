@@ -38,6 +38,7 @@ def _stopwords(language: str) -> frozenset[str]:
 
 
 def tokenize(text: str, language: str) -> list[str]:
+    """Lower-cased words without stopwords, stemmed in `language`."""
     words = [w for w in _WORD.findall(text.lower()) if w not in _stopwords(language)]
     return _stemmer(language).stemWords(words)
 
@@ -48,6 +49,7 @@ def query_tokens(text: str, languages: list[str]) -> list[str]:
 
 
 def build_bm25(texts: list[str], languages: list[str], folder: Path) -> None:
+    """Write the keyword index of `texts` (each stemmed in its own language) into `folder`."""
     import bm25s
 
     retriever = bm25s.BM25()
@@ -59,12 +61,17 @@ class BM25Index:
     def __init__(self, folder: Path):
         import bm25s
 
-        self._retriever = bm25s.BM25.load(str(folder))
+        self._retriever = bm25s.BM25.load(str(folder), show_progress=False)
         self._vocab = self._retriever.vocab_dict
+
+    @property
+    def num_docs(self) -> int:
+        """How many chunks the keyword index holds."""
+        return int(self._retriever.scores["num_docs"])
 
     def scores(self, tokens: list[str]) -> np.ndarray:
         """BM25 score of every chunk (in index order) for already tokenised query terms."""
         known = [t for t in tokens if t in self._vocab]
         if not known:
-            return np.zeros(self._retriever.scores["num_docs"], dtype=np.float32)
+            return np.zeros(self.num_docs, dtype=np.float32)
         return self._retriever.get_scores(known)

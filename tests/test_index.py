@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 from assistant.errors import AssistantError, IndexMismatchError, IndexMissingError
+from assistant.settings import PROJECT_ROOT as PROJECT
+from assistant.settings import Settings
 from index import build as build_module
 from index.build import build_index
 from index.manifest import Chunking
@@ -130,10 +141,270 @@ def test_a_failed_build_leaves_the_previous_index(tiny_settings, fake_embedder, 
     build_index(tiny_settings, fake_embedder, say=quiet, progress=False)
     assert len(load_index(tiny_settings.index_dir).articles) == 6
     leftovers = [p for p in build_module.builds_dir(tiny_settings.index_dir).iterdir() if p.is_dir()]
-    assert len(leftovers) == 1  # the unfinished build was cleaned up
+    # The unfinished build is gone; the current one and the one it replaced (kept for readers) remain.
+    assert len(leftovers) == 2 and all((p / "manifest.json").is_file() for p in leftovers)
 
 
 def test_concurrent_builds_are_refused(tiny_settings, fake_embedder):
     with build_module._build_lock(tiny_settings.index_dir):
         with pytest.raises(AssistantError, match="Another index build"):
             build_index(tiny_settings, fake_embedder, say=quiet, progress=False)
+
+
+# --- the CLI with the fake model --------------------------------------------------------------------
+
+
+def cli(monkeypatch, embedder, *args: str):
+    """`assistant ARGS` in-process, with `embedder` standing in for the model."""
+    from click.testing import CliRunner
+
+    from assistant.cli import main
+
+    monkeypatch.setattr("index.embed.Embedder", lambda model: embedder)
+    return CliRunner().invoke(main, list(args))
+
+
+def assert_one_line_error(result, *words: str) -> str:
+    """Exit 2 with a single `Error: ...` line on stderr containing `words`; returns the line."""
+    line = result.stderr.strip()
+    assert result.exit_code == 2, result.output
+    assert len(line.splitlines()) == 1 and line.startswith("Error: ") and "Traceback" not in result.output, line
+    assert all(word in line for word in words), line
+    return line
+
+
+def snapshot(folder: Path) -> dict[str, bytes | None]:
+    """Every path under `folder` with its bytes (None for folders and links)."""
+    return {
+        p.relative_to(folder).as_posix(): (p.read_bytes() if p.is_file() and not p.is_symlink() else None)
+        for p in sorted(folder.rglob("*"))
+    }
+
+
+# --- 1. a build never deletes anything that is not ours ---------------------------------------------
+
+
+def _plain_index(tmp_path, settings, embedder) -> Path:
+    """An index of ours as a plain folder (as older versions wrote it), at the settings' location."""
+    build_index(settings, embedder, say=quiet, progress=False)
+    built = settings.index_dir.resolve()
+    settings.index_dir.unlink()
+    shutil.move(built, settings.index_dir)
+    shutil.rmtree(build_module.builds_dir(settings.index_dir))
+    return settings.index_dir
+
+
+LOCATIONS = {
+    "a user's folder": lambda tmp, corpus: tmp / "thesis",
+    "the corpus": lambda tmp, corpus: corpus,
+    "inside the corpus": lambda tmp, corpus: corpus / "index",
+    "holding the corpus": lambda tmp, corpus: corpus.parent,
+    "a file": lambda tmp, corpus: tmp / "notes.txt",
+    "the current folder": lambda tmp, corpus: Path("."),
+    "a link to a user's folder": lambda tmp, corpus: tmp / "link",
+    "our index plus a user's file": lambda tmp, corpus: tmp / "ours",
+}
+
+
+@pytest.mark.parametrize("location", LOCATIONS)
+def test_build_never_touches_what_is_not_ours(location, tmp_path, tiny_corpus, fake_embedder, monkeypatch):
+    corpus = tmp_path / "archive" / "articles"
+    shutil.move(tiny_corpus, corpus)
+    (tmp_path / "thesis").mkdir()
+    (tmp_path / "thesis" / "thesis.docx").write_text("hi")
+    (tmp_path / "notes.txt").write_text("mine")
+    (tmp_path / "link").symlink_to(tmp_path / "thesis")
+    settings = Settings(corpus_dir=corpus, index_dir=tmp_path / "ours", model="fake", chunk_tokens=40)
+    _plain_index(tmp_path, settings, fake_embedder)
+    (tmp_path / "ours" / "thesis.docx").write_text("hi")
+    (tmp_path / "work").mkdir()
+    (tmp_path / "work" / "draft.txt").write_text("mine too")
+    monkeypatch.chdir(tmp_path / "work")
+    before = snapshot(tmp_path)
+    index = LOCATIONS[location](tmp_path, corpus)
+    result = cli(monkeypatch, fake_embedder, "index", "build", "--corpus", str(corpus), "--index", str(index))
+    assert_one_line_error(result, "--index")
+    assert snapshot(tmp_path) == before
+
+
+def test_build_refuses_the_project_folder(tmp_path, tiny_corpus, fake_embedder, monkeypatch):
+    # A stand-in project, so that code without the check (which would delete it) cannot harm the real one.
+    project = tmp_path / "project"
+    (project / "src").mkdir(parents=True)
+    (project / "src" / "app.py").write_text("print('mine')")
+    monkeypatch.setattr(build_module, "PROJECT_ROOT", project)
+    before = snapshot(tmp_path)
+    for index in (project, project.parent):
+        result = cli(monkeypatch, fake_embedder, "index", "build", "--corpus", str(tiny_corpus), "--index", str(index))
+        assert_one_line_error(result, "the project")
+    assert snapshot(tmp_path) == before
+
+
+def test_a_plain_folder_index_of_ours_is_moved_aside_not_deleted(tmp_path, tiny_settings, fake_embedder):
+    index_dir = _plain_index(tmp_path, tiny_settings, fake_embedder)
+    old = snapshot(index_dir)
+    build_index(tiny_settings, fake_embedder, say=quiet, progress=False)
+    assert index_dir.is_symlink() and len(load_index(index_dir).articles) == 5
+    moved = [p for p in build_module.builds_dir(index_dir).iterdir() if p.name.endswith("-replaced")]
+    assert len(moved) == 1 and snapshot(moved[0]) == old
+
+
+def test_an_empty_folder_is_a_fine_index_location(tiny_settings, fake_embedder):
+    tiny_settings.index_dir.mkdir()
+    build_index(tiny_settings, fake_embedder, say=quiet, progress=False)
+    assert len(load_index(tiny_settings.index_dir).articles) == 5
+
+
+# --- 3. loads never race a rebuild ------------------------------------------------------------------
+
+READER = """
+import json, sys
+from pathlib import Path
+from index.store import load_index
+failures = []
+for _ in range(int(sys.argv[2])):
+    try:
+        load_index(Path(sys.argv[1]))
+    except Exception as exc:
+        failures.append(str(exc))
+print(json.dumps({"failed": len(failures), "examples": failures[:3]}))
+"""
+
+
+def test_loads_never_fail_while_rebuilds_swap_the_index(tiny_settings, fake_embedder):
+    loads = 10_000
+    build_index(tiny_settings, fake_embedder, say=quiet, progress=False)
+    reader = subprocess.Popen(
+        [sys.executable, "-c", READER, str(tiny_settings.index_dir), str(loads)],
+        cwd=PROJECT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    extra, rebuilds = tiny_settings.corpus_dir / "extra.txt", 0
+    while reader.poll() is None:  # alternate between two corpora, so consecutive builds differ
+        if extra.exists():
+            extra.unlink()
+        else:
+            extra.write_text("Extra artikel\n\nMalmö stad anställer tio nya socionomer.\n")
+        build_index(tiny_settings, fake_embedder, say=quiet, progress=False)
+        rebuilds += 1
+    result = json.loads(reader.stdout.read())
+    print(f"\n{result['failed']} of {loads} loads failed during {rebuilds} rebuilds")
+    assert reader.returncode == 0 and rebuilds >= 10
+    assert result["failed"] == 0, result["examples"]
+
+
+def test_the_replaced_build_stays_for_readers_and_older_ones_go(tiny_settings, fake_embedder, monkeypatch):
+    folders = []
+    for _ in range(3):
+        build_index(tiny_settings, fake_embedder, say=quiet, progress=False)
+        folders.append(tiny_settings.index_dir.resolve())
+    assert all(f.is_dir() for f in folders)  # all replaced within the grace period
+    monkeypatch.setattr(build_module, "GRACE_SECONDS", 0)
+    time.sleep(0.01)
+    build_index(tiny_settings, fake_embedder, say=quiet, progress=False)
+    assert [f.is_dir() for f in folders] == [False, False, True]  # the one replaced just now stays
+
+
+# --- 6. unwritable locations and full disks: one line, no half-written build ------------------------
+
+
+@pytest.mark.parametrize(
+    "code, words", [(errno.ENOSPC, "No space left"), (errno.EROFS, "writable"), (errno.EIO, "unchanged")]
+)
+def test_write_failures_say_one_line_and_leave_no_half_build(code, words, tiny_settings, fake_embedder, monkeypatch):
+    build_index(tiny_settings, fake_embedder, say=quiet, progress=False)
+    builds = build_module.builds_dir(tiny_settings.index_dir)
+    before = sorted(builds.iterdir())
+    (tiny_settings.corpus_dir / "new.txt").write_text("Ny artikel\n\nEn helt ny text om Malmö och dess skolor.\n")
+
+    def fail(*args):  # the keyword index is written after the chunks, articles, vectors and FAISS files
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr("index.store.build_bm25", fail)
+    args = ("index", "build", "--corpus", str(tiny_settings.corpus_dir), "--index", str(tiny_settings.index_dir))
+    assert_one_line_error(cli(monkeypatch, fake_embedder, *args), words)
+    assert sorted(builds.iterdir()) == before
+    assert len(load_index(tiny_settings.index_dir).articles) == 5
+
+
+def test_an_index_under_a_file_is_one_line(tmp_path, tiny_corpus, fake_embedder, monkeypatch):
+    (tmp_path / "notes.txt").write_text("mine")
+    index = tmp_path / "notes.txt" / "index"
+    result = cli(monkeypatch, fake_embedder, "index", "build", "--corpus", str(tiny_corpus), "--index", str(index))
+    assert_one_line_error(result, "notes.txt")
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_unfinished_builds_left_by_a_killed_build_are_cleared(tiny_settings, fake_embedder):
+    build_index(tiny_settings, fake_embedder, say=quiet, progress=False)
+    dead = build_module.builds_dir(tiny_settings.index_dir) / "20200101T000000-deadbeef"
+    (dead / "bm25").mkdir(parents=True)
+    (dead / "chunks.jsonl").write_text("half written")
+    build_index(tiny_settings, fake_embedder, say=quiet, progress=False)
+    assert not dead.exists()
+
+
+# --- 11. two `model prepare` at once take turns -------------------------------------------------------
+
+
+def test_two_model_prepares_at_once_take_turns(tmp_path, monkeypatch):
+    from index import convert
+
+    source = tmp_path / "e5.bin"
+    source.write_bytes(b"E5S1 fake model")
+    model = {"pieces": ["a", "b"]}
+
+    def slow_weights(_model):  # the long dequantising step, while the other run starts
+        time.sleep(0.5)
+        return {"w": np.ones(4, dtype=np.float32)}
+
+    monkeypatch.setattr(convert, "read_e5_file", lambda path: model)
+    monkeypatch.setattr(convert, "_bert_state_dict", slow_weights)
+    monkeypatch.setattr(convert, "tokenizer_json", lambda m: {"model": "fake"})
+    monkeypatch.setattr(convert, "_sentence_transformers_files", lambda m: {"1_Pooling/config.json": {}})
+    dest, said, errors = tmp_path / "models" / "e5", [], []
+
+    def prepare():
+        try:
+            convert.prepare_model(dest, source, say=said.append)
+        except Exception as exc:  # noqa: BLE001 - collected: the test fails on any
+            errors.append(repr(exc))
+
+    threads = [threading.Thread(target=prepare) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+        time.sleep(0.1)
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert any("waiting" in s for s in said) and any("already converted" in s for s in said)
+    assert sorted(p.name for p in dest.iterdir()) == [
+        "1_Pooling",
+        "2_Normalize",
+        "conversion.json",
+        "model.safetensors",
+        "tokenizer.json",
+    ]
+
+
+# --- 17. the build summary stays short on a large corpus ----------------------------------------------
+
+
+def test_build_summary_shows_counts_and_a_few_titles(tmp_path, tiny_settings, fake_embedder, monkeypatch):
+    for i in range(20):
+        (tiny_settings.corpus_dir / f"extra{i:02}.txt").write_text(f"Artikel nummer {i}\n\nText om Malmö {i}.\n")
+    args = ["index", "build", "--corpus", str(tiny_settings.corpus_dir), "--index", str(tiny_settings.index_dir)]
+    result = cli(monkeypatch, fake_embedder, *args)
+    assert result.exit_code == 0, result.output
+    added = next(line for line in result.output.splitlines() if line.startswith("Added"))
+    assert added.startswith("Added     25 articles: ") and added.endswith("and 22 more (--verbose lists all)")
+    assert added.count(";") == 2
+    (tiny_settings.corpus_dir / "extra00.txt").write_text("Artikel nummer 0\n\nNy text om Lund.\n")
+    verbose = cli(monkeypatch, fake_embedder, *args, "--verbose")
+    reused = next(line for line in verbose.output.splitlines() if line.startswith("Reused"))
+    assert reused.count(";") == 23 and "Changed    1 articles: Artikel nummer 0" in verbose.output
+    as_json = cli(monkeypatch, fake_embedder, *args, "--json")
+    report = json.loads(as_json.stdout)
+    assert len(report["reused"]) == 25 and report["articles"] == 25 and report["embedded"] == 0
+    assert "Embedding 0 of" in as_json.stderr
