@@ -5,14 +5,14 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
 import click
 
 from assistant.errors import AssistantError
-from assistant.retrieve import MODES
-from assistant.settings import Settings
+from assistant.settings import MODES, Settings
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -30,6 +30,24 @@ index_option = click.option(
     default=None,
     help="Index folder [env ASSISTANT_INDEX; default: var/index].",
 )
+
+
+# Terminal escape sequences (CSI "ESC [ ... m", OSC "ESC ] ... BEL", two-byte ESC x) and other control
+# characters: corpus text must never retitle, recolour or otherwise drive the user's terminal.
+_ESCAPES = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-Z\\-_]?|[\x00-\x08\x0b-\x1f\x7f-\x9f]"
+)
+
+
+def plain(text: str) -> str:
+    """`text` without escape sequences or control characters (newlines and tabs stay)."""
+    return _ESCAPES.sub("", text)
+
+
+def plain_json(data) -> str:
+    """Indented JSON whose strings carry no raw control characters (C1 ones included) to the terminal."""
+    text = json.dumps(data, indent=2, ensure_ascii=False)
+    return re.sub(r"[\x7f-\x9f]", lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def user_errors(fn):
@@ -82,11 +100,10 @@ def index():
 @user_errors
 def index_build(corpus_dir, index_dir):
     """Build the index, re-embedding only chunks that changed since the last build."""
-    from index.build import build_index
-    from index.embed import Embedder
+    from assistant.library import rebuild
 
     settings = Settings.from_env(corpus_dir=corpus_dir, index_dir=index_dir)
-    report = build_index(settings, Embedder(settings.model), say=click.echo)
+    report = rebuild(settings, say=click.echo)
     for label in ("added", "changed", "removed", "reused"):
         titles = getattr(report, label)
         names = f": {'; '.join(titles)}" if titles and label != "reused" else ""
@@ -123,10 +140,10 @@ def index_status(index_dir, as_json):
         "build_seconds": manifest.build_seconds,
     }
     if as_json:
-        click.echo(json.dumps(status, indent=2, ensure_ascii=False))
+        click.echo(plain_json(status))
     else:
         for key, value in status.items():
-            click.echo(f"{key:14} {', '.join(value) if isinstance(value, list) else value}")
+            click.echo(plain(f"{key:14} {', '.join(value) if isinstance(value, list) else value}"))
 
 
 def _assistant(index_dir):
@@ -148,10 +165,10 @@ def ask(question, k, mode, as_json, index_dir):
     """Answer QUESTION with cited passages."""
     answer = _assistant(index_dir).ask(question, k=k, mode=mode)
     if as_json:
-        click.echo(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False))
+        click.echo(plain_json(answer.to_dict()))
         return
     for notice in answer.notices:
-        click.secho(notice, fg="yellow")
+        click.secho(plain(notice), fg="yellow")
     if answer.no_answer:
         click.secho(
             "Nothing relevant found in the articles. Try other words, or ask about something they cover.", fg="yellow"
@@ -160,14 +177,18 @@ def ask(question, k, mode, as_json, index_dir):
     for hit in answer.hits:
         c = hit.citation
         click.secho(
-            f"[{hit.rank}] {c.title} ({c.language}) · ¶{c.paragraph} · {c.source}:{c.start}-{c.end} · "
-            f"score {hit.score:.3f}",
+            plain(
+                f"[{hit.rank}] {c.title} ({c.language}) · ¶{c.paragraph} · {c.source}:{c.start}-{c.end} · "
+                f"score {hit.score:.3f}"
+            ),
             bold=True,
         )
-        text = hit.text
-        for a, b in reversed(hit.highlight):
-            text = text[:a] + click.style(text[a:b], fg="green", bold=True) + text[b:]
-        click.echo(text + "\n")
+        # Cleaned piece by piece: the highlight spans are offsets into the raw text.
+        pieces, cursor = [], 0
+        for a, b in sorted(hit.highlight):
+            pieces += [plain(hit.text[cursor:a]), click.style(plain(hit.text[a:b]), fg="green", bold=True)]
+            cursor = b
+        click.echo("".join(pieces) + plain(hit.text[cursor:]) + "\n")
 
 
 @main.command("eval")
@@ -263,16 +284,14 @@ def feedback_queries(feedback, out):
 @index_option
 @user_errors
 def serve(host, port, index_dir):
-    """Serve the chat UI (basic auth when ASSISTANT_AUTH=user:password is set)."""
+    """Serve the chat UI (a login when ASSISTANT_AUTH=user:password is set)."""
+    from assistant.library import rebuild
     from ui.app import serve as serve_ui
 
     settings = Settings.from_env(index_dir=index_dir)
     if not (settings.index_dir / "manifest.json").is_file():
         click.echo(f"No index at {settings.index_dir} yet: building it first.")
-        from index.build import build_index
-        from index.embed import Embedder
-
-        build_index(settings, Embedder(settings.model), say=click.echo)
+        rebuild(settings, say=click.echo)
     click.echo(f"Serving on http://{host}:{port}")
     serve_ui(settings, host, port)
 

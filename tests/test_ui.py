@@ -57,7 +57,7 @@ def test_empty_and_long_questions(handlers):
 
 
 def test_no_answer_is_said_plainly_with_a_suggestion(handlers):
-    handlers.assistant.settings = replace(handlers.assistant.settings, no_answer_threshold=1.01)
+    handlers.assistant.settings = replace(handlers.assistant.settings, no_answer_threshold=1.0)
     history, answers, choices = ask(handlers, "Vem vann fotbolls-VM 2018?")
     assert "Nothing relevant found" in history[-1]["content"] and "Try other words" in history[-1]["content"]
     assert choices == []
