@@ -136,7 +136,7 @@ def _kind(f: dataclasses.Field) -> type:
 
 def _checked(f: dataclasses.Field, value):
     """`value` converted to the field's type and checked; a SettingsError says what is allowed."""
-    kind, meta = _kind(f), f.metadata
+    kind, meta, raw = _kind(f), f.metadata, value
     try:
         if isinstance(value, bool) or (isinstance(value, str) and not value.strip() and f.default != ""):
             raise ValueError("empty")
@@ -146,9 +146,9 @@ def _checked(f: dataclasses.Field, value):
     except (TypeError, ValueError):
         raise _bad(f, value) from None
     if kind in (int, float) and not (math.isfinite(value) and meta["low"] <= value <= meta["high"]):
-        raise _bad(f, value)
+        raise _bad(f, raw)
     if meta["choices"] and value not in meta["choices"]:
-        raise _bad(f, value)
+        raise _bad(f, raw)
     if f.name == "auth" and value and not all(value.partition(":")[::2]):
         raise SettingsError(f"{meta['env']} must be {allowed(f)}; got a value without that form.")
     return value

@@ -114,7 +114,7 @@ def real_assistant(real_index, real_embedder):
 # --- a real server -----------------------------------------------------------------------------
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -122,7 +122,7 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="session")
 def server(real_index, tmp_path_factory):
-    port = _free_port()
+    port = free_port()
     feedback = tmp_path_factory.mktemp("server") / "feedback.jsonl"
     env = {
         **os.environ,

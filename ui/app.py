@@ -189,7 +189,17 @@ def _notice(message) -> str:
 def build_app(handlers: Handlers):
     import gradio as gr
 
-    with gr.Blocks(title="Nordic article assistant") as app:
+    class Blocks(gr.Blocks):
+        def validate_inputs(self, block_fn, inputs):
+            """Too few values (an API call missing an argument): say so in words the client sees;
+            Gradio's own message is meant for developers and reaches the client as null."""
+            try:
+                super().validate_inputs(block_fn, inputs)
+            except ValueError:
+                wanted = "question and k" if block_fn.name == "ask" else f"{len(block_fn.inputs)} values"
+                raise gr.Error(f"Missing argument: send {wanted} (got {len(inputs)}).", print_exception=False) from None
+
+    with Blocks(title="Nordic article assistant") as app:
         gr.Markdown(
             "## Nordic article assistant\nAsk in Swedish, Danish or English; answers are passages "
             "from the articles with numbered citations. Pick a citation below to open its source."
