@@ -16,7 +16,7 @@ import numpy as np
 
 from assistant.errors import QuestionError
 from assistant.retrieve import rank
-from assistant.settings import MODES, Settings
+from assistant.settings import MAX_PASSAGES, MODES, Settings
 from corpus.chunk import article_sentences
 from corpus.types import Chunk
 from index.bm25 import query_tokens
@@ -83,7 +83,6 @@ _FOLLOW_UP = re.compile(
     re.IGNORECASE,
 )
 FOLLOW_UP_MAX_WORDS = 6
-MAX_PASSAGES = 50  # the most passages one answer may ask for (k)
 SEMANTIC_HIGHLIGHTS = 3  # passages that may get a meaning-based highlight (costs one model call)
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from assistant.errors import AssistantError
-from assistant.settings import MODES, Settings
+from assistant.settings import MAX_PASSAGES, MODES, Settings, option_help
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -21,14 +21,14 @@ corpus_option = click.option(
     "corpus_dir",
     type=click.Path(path_type=Path),
     default=None,
-    help="Corpus folder [env ASSISTANT_CORPUS; default: corpus/articles].",
+    help=option_help("corpus_dir"),
 )
 index_option = click.option(
     "--index",
     "index_dir",
     type=click.Path(path_type=Path),
     default=None,
-    help="Index folder [env ASSISTANT_INDEX; default: var/index].",
+    help=option_help("index_dir"),
 )
 
 
@@ -79,7 +79,7 @@ def model():
     "--dest",
     type=click.Path(path_type=Path),
     default=None,
-    help="Where to write the model folder [env ASSISTANT_MODEL].",
+    help=option_help("model"),
 )
 @user_errors
 def model_prepare(dest):
@@ -154,10 +154,8 @@ def _assistant(index_dir):
 
 @main.command()
 @click.argument("question")
-@click.option("--k", default=5, show_default=True, help="Number of passages.")
-@click.option(
-    "--mode", type=click.Choice(MODES), default=None, help="Retrieval mode [env ASSISTANT_MODE; default hybrid]."
-)
+@click.option("--k", default=5, show_default=True, help=f"Number of passages (1 to {MAX_PASSAGES}).")
+@click.option("--mode", type=click.Choice(MODES), default=None, help=option_help("mode"))
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 @index_option
 @user_errors

@@ -20,6 +20,7 @@ from index.options import BuildOptions
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 MODES = ("hybrid", "dense", "bm25")
 FUSIONS = ("weighted", "rrf")
+MAX_PASSAGES = 50  # the most passages one answer may ask for (k)
 
 
 def _setting(default, help: str, env: str, *, low=None, high=None, choices=None, secret=False):
@@ -116,6 +117,13 @@ class Settings:
         return cls(**values)
 
 
+def option_help(name: str) -> str:
+    """Help for a command-line option that overrides setting `name`: the setting's own text and variable."""
+    f = next(f for f in dataclasses.fields(Settings) if f.name == name)
+    values = "" if _kind(f) in (Path, str) and not f.metadata["choices"] else f"; {allowed(f)}"
+    return f"{f.metadata['help']} [env {f.metadata['env']}{values}]"
+
+
 def allowed(f: dataclasses.Field) -> str:
     """What a field accepts, in words (used in error messages and help)."""
     meta, kind = f.metadata, _kind(f)
@@ -156,4 +164,4 @@ def _checked(f: dataclasses.Field, value):
 
 def _bad(f: dataclasses.Field, value) -> SettingsError:
     shown = repr(value if isinstance(value, str) else str(value))
-    return SettingsError(f"{f.metadata['env']}={shown[:60]} is not allowed: use {allowed(f)} ({f.metadata['help']})")
+    return SettingsError(f"{f.metadata['env']}={shown[:60]} is not allowed: use {allowed(f)} — {f.metadata['help']}")
