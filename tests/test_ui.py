@@ -134,7 +134,7 @@ def test_feedback_is_appended_as_small_jsonl_lines(handlers):
     hit = answers[-1].hits[0]
     assert rows[0]["passages"][0]["chunk_id"] == hit.chunk_id and rows[0]["passages"][0]["citation"]["start"]
     assert all("text" not in p for p in rows[0]["passages"])  # ids and citations, not the passages
-    assert max(len(line.encode()) for line in lines) < 1500
+    assert max(len(line.encode()) for line in lines) < 1200  # with the passage texts: over 2 KB
 
 
 def test_feedback_stops_at_its_size_limit_with_a_message(handlers):

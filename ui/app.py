@@ -120,18 +120,9 @@ class Handlers:
             "question": answer.question,
             "verdict": "up" if liked else "down",
             "no_answer": answer.no_answer,
-            "passages": [
-                {
-                    "rank": h.rank,
-                    "score": round(h.score, 4),
-                    "chunk_id": h.chunk_id,
-                    "highlight": h.highlight_text[:FEEDBACK_HIGHLIGHT_CHARS],
-                    "citation": asdict(h.citation),
-                }
-                for h in answer.hits
-            ],
+            "passages": [_feedback_passage(h, top=h is answer.hits[0]) for h in answer.hits],
         }
-        line = (json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8")
+        line = (json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
         path, limit = self.settings.feedback_file, self.settings.feedback_max_bytes
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -180,6 +171,18 @@ class Handlers:
 
     def article_titles(self) -> list[str]:
         return sorted({a.title for a in self.assistant.index.articles.values()}) if self.assistant else []
+
+
+def _feedback_passage(hit, top: bool) -> dict:
+    """A passage in a feedback line: ids and citation; the top one also its title and (cut) highlight,
+    which `assistant feedback-queries` turns into a test query. Titles and languages of the others
+    are in the index under their article_id."""
+    citation = asdict(hit.citation)
+    title, language = citation.pop("title"), citation.pop("language")
+    row = {"rank": hit.rank, "score": round(hit.score, 4), "chunk_id": hit.chunk_id, "citation": citation}
+    if top:
+        row.update(title=title, language=language, highlight=hit.highlight_text[:FEEDBACK_HIGHLIGHT_CHARS])
+    return row
 
 
 def _notice(message) -> str:
