@@ -131,11 +131,15 @@ def allowed(f: dataclasses.Field) -> str:
         return "one of " + ", ".join(meta["choices"])
     if f.name == "auth":
         return "user:password (both non-empty), or empty for no login"
-    if kind is int:
-        return f"a whole number from {meta['low']:,} to {meta['high']:,}".replace(",", " ")
-    if kind is float:
-        return f"a number from {meta['low']} to {meta['high']}"
+    if kind in (int, float):
+        number = "a whole number" if kind is int else "a number"
+        low, high = (_number(x) if x is not None else None for x in (meta["low"], meta["high"]))
+        return number + (f" from {low}" if low else "") + (f" to {high}" if high else "")
     return "a folder or file path" if kind is Path else "a non-empty text"
+
+
+def _number(x) -> str:
+    return f"{x:,}".replace(",", " ") if abs(x) >= 10_000 else str(x)
 
 
 def _kind(f: dataclasses.Field) -> type:
@@ -153,7 +157,11 @@ def _checked(f: dataclasses.Field, value):
         value = kind(value.strip() if isinstance(value, str) and kind in (int, float) else value)
     except (TypeError, ValueError):
         raise _bad(f, value) from None
-    if kind in (int, float) and not (math.isfinite(value) and meta["low"] <= value <= meta["high"]):
+    low, high = (
+        meta["low"] if meta["low"] is not None else -math.inf,
+        meta["high"] if meta["high"] is not None else math.inf,
+    )
+    if kind in (int, float) and not (math.isfinite(value) and low <= value <= high):
         raise _bad(f, raw)
     if meta["choices"] and value not in meta["choices"]:
         raise _bad(f, raw)

@@ -20,7 +20,7 @@ EXAMPLES = [
 ]
 # The app has no upload component; this caps what Gradio's upload route accepts from anyone.
 MAX_UPLOAD = "1kb"
-FEEDBACK_HIGHLIGHT_CHARS = 160  # of each passage's marked sentence(s): enough to turn it into a test query
+FEEDBACK_HIGHLIGHT_CHARS = 160  # of the top passage's marked sentence(s): enough for a test query
 SCROLL_TO_PASSAGE = (
     "() => { const m = document.querySelector('#cited-passage'); if (m) m.scrollIntoView({block: 'center'}); }"
 )
