@@ -50,6 +50,11 @@ def plain_json(data) -> str:
     return re.sub(r"[\x7f-\x9f]", lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
+def say(text: str) -> None:
+    """Progress lines of builds: they carry file names and titles from the corpus."""
+    click.echo(plain(text))
+
+
 def user_errors(fn):
     """Turn library errors into one line on stderr and exit code 2; never a traceback."""
 
@@ -58,7 +63,7 @@ def user_errors(fn):
         try:
             return fn(*args, **kwargs)
         except AssistantError as exc:
-            click.echo(f"Error: {exc}", err=True)
+            click.echo(plain(f"Error: {exc}"), err=True)
             sys.exit(2)
 
     return wrapper
@@ -103,12 +108,12 @@ def index_build(corpus_dir, index_dir):
     from assistant.library import rebuild
 
     settings = Settings.from_env(corpus_dir=corpus_dir, index_dir=index_dir)
-    report = rebuild(settings, say=click.echo)
+    report = rebuild(settings, say=say)
     for label in ("added", "changed", "removed", "reused"):
         titles = getattr(report, label)
         names = f": {'; '.join(titles)}" if titles and label != "reused" else ""
-        click.echo(f"{label.capitalize():8} {len(titles):3} articles{names}")
-    click.echo(
+        say(f"{label.capitalize():8} {len(titles):3} articles{names}")
+    say(
         f"Index built at {settings.index_dir}: {report.manifest.counts.articles} articles, "
         f"{report.chunks} chunks ({report.embedded} embedded), {len(report.skipped)} files skipped, "
         f"{report.seconds:.1f} s."
@@ -289,7 +294,7 @@ def serve(host, port, index_dir):
     settings = Settings.from_env(index_dir=index_dir)
     if not (settings.index_dir / "manifest.json").is_file():
         click.echo(f"No index at {settings.index_dir} yet: building it first.")
-        rebuild(settings, say=click.echo)
+        rebuild(settings, say=say)
     click.echo(f"Serving on http://{host}:{port}")
     serve_ui(settings, host, port)
 

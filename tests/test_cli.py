@@ -70,14 +70,19 @@ def test_serve_refuses_to_start_with_a_bad_setting(tmp_path):
     ]
 
 
-def test_ask_prints_no_terminal_escape_codes_from_the_corpus(tiny_settings, fake_embedder, monkeypatch):
-    from assistant.library import rebuild
-
+def test_build_and_ask_print_no_terminal_escape_codes_from_the_corpus(tiny_settings, fake_embedder, monkeypatch):
     (tiny_settings.corpus_dir / "evil.txt").write_text(
         "Elak \x1b]0;pwned\x07titel\n\nUmeå kommun \x1b[31mröd text\x1b[0m och \x1b[2J rensad skärm \x9b1m här.\n"
     )
-    rebuild(tiny_settings, fake_embedder, say=lambda _: None, progress=False)
+    (tiny_settings.corpus_dir / "tom \x1b[2Jfil.txt").write_text("")  # skipped, and its name is printed
     monkeypatch.setattr("index.embed.Embedder", lambda model: fake_embedder)
+    build = CliRunner().invoke(
+        main,
+        ["index", "build", "--corpus", str(tiny_settings.corpus_dir), "--index", str(tiny_settings.index_dir)],
+        color=True,
+    )
+    assert build.exit_code == 0, build.output
+    assert "Elak titel" in build.output and "tom fil.txt" in build.output and "\x1b" not in build.output
     for extra in ([], ["--json"]):
         result = CliRunner().invoke(
             main,
