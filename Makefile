@@ -1,21 +1,38 @@
 # Two entry points: `make run` (serve the UI) and `make test`. Everything else is built on demand.
-PYTHON ?= python3.11
-VENV   := .venv
-BIN    := $(VENV)/bin
-MODEL  := var/models/multilingual-e5-small
-SRC    := assistant index corpus ui tests benchmarks
+PYTHON   ?= python3.11
+VENV     := .venv
+BIN      := $(VENV)/bin
+MODEL    := var/models/multilingual-e5-small
+SRC      := assistant index corpus ui tests benchmarks
+CHROMIUM ?= /usr/bin/chromium
+USER_ID  ?= $(shell id -u)
+BROWSER_PACKAGES := chromium fonts-dejavu-core
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: run test install model index eval bench lint clean
+.PHONY: run test install model index eval bench lint browser clean
 
 run: index
 	$(BIN)/assistant serve --host 127.0.0.1 --port 7860
 
-test: model
-	$(BIN)/ruff check $(SRC)
-	$(BIN)/ruff format --check $(SRC)
+test: lint model browser
 	$(BIN)/pytest -q
+
+# Debian's Chromium drives the real-browser UI test (Playwright cannot download its own browser here).
+# Installed when missing if we are root; otherwise make stops and says the one command to run.
+browser:
+	@if [ ! -x "$(CHROMIUM)" ]; then \
+	    if [ "$(USER_ID)" = 0 ] && command -v apt-get >/dev/null; then \
+	        echo "Installing $(BROWSER_PACKAGES) for the browser test"; \
+	        apt-get update -q && DEBIAN_FRONTEND=noninteractive \
+	            apt-get install -y -q --no-install-recommends $(BROWSER_PACKAGES) || exit 1; \
+	    else \
+	        echo "The browser test needs Debian's Chromium at $(CHROMIUM). Run:" >&2; \
+	        echo "    sudo apt-get update && sudo apt-get install -y $(BROWSER_PACKAGES)" >&2; \
+	        echo "then make test again." >&2; \
+	        exit 1; \
+	    fi; \
+	fi
 
 install: $(VENV)/.installed
 

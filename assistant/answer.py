@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from assistant.errors import QuestionError
-from assistant.retrieve import MODES, rank
-from assistant.settings import Settings
+from assistant.retrieve import rank
+from assistant.settings import MAX_PASSAGES, MODES, Settings
 from corpus.chunk import article_sentences
 from corpus.types import Chunk
 from index.bm25 import query_tokens
@@ -88,6 +88,8 @@ SEMANTIC_HIGHLIGHTS = 3  # passages that may get a meaning-based highlight (cost
 
 def clean_question(question: str, max_chars: int) -> tuple[str, tuple[str, ...]]:
     """Strip control characters and extra whitespace; truncate very long input with a notice."""
+    if question is not None and not isinstance(question, str):
+        raise QuestionError(f"The question must be text, not {type(question).__name__}.")
     text = "".join(" " if ch in "\t\n\r" else ch for ch in question or "")
     text = "".join(ch for ch in text if unicodedata.category(ch) not in ("Cc", "Cf", "Cs"))
     text = " ".join(text.split())
@@ -98,6 +100,14 @@ def clean_question(question: str, max_chars: int) -> tuple[str, tuple[str, ...]]
         notices = (f"Your question was {len(text):,} characters long; only the first {max_chars:,} were used.",)
         text = text[:max_chars]
     return text, notices
+
+
+def checked_k(k) -> int:
+    """The number of passages asked for, if it is a whole number from 1 to MAX_PASSAGES."""
+    whole = isinstance(k, int) or (isinstance(k, float) and k.is_integer())
+    if isinstance(k, bool) or not whole or not 1 <= k <= MAX_PASSAGES:
+        raise QuestionError(f"k must be a whole number from 1 to {MAX_PASSAGES} (passages to return); got {k!r:.40}.")
+    return int(k)
 
 
 def last_question(history) -> str | None:
@@ -142,13 +152,15 @@ class Assistant:
         article_ids: list[str] | None = None,
         highlight: bool = True,
     ) -> Answer:
+        """Cited passages for `question`; QuestionError for an empty question, a bad k or mode."""
+        k = checked_k(k)
         mode = mode or self.settings.mode
         if mode not in MODES:
             raise QuestionError(f"Unknown mode {mode!r}: use one of {', '.join(MODES)}.")
         question, notices = clean_question(question, self.settings.max_question_chars)
         search = resolve_follow_up(question, history)
         vector = self.embedder.encode_query(search) if mode != "bm25" else None
-        ranked = rank(self.index, search, vector, self.settings, mode, max(1, k), self._mask(languages, article_ids))
+        ranked = rank(self.index, search, vector, self.settings, mode, k, self._mask(languages, article_ids))
         if mode == "bm25":
             best = max((r.score for r in ranked), default=0.0) or 1.0
             scores = [r.score / best for r in ranked]

@@ -5,14 +5,14 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
 import click
 
 from assistant.errors import AssistantError
-from assistant.retrieve import MODES
-from assistant.settings import Settings
+from assistant.settings import MAX_PASSAGES, MODES, Settings, option_help
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -21,15 +21,38 @@ corpus_option = click.option(
     "corpus_dir",
     type=click.Path(path_type=Path),
     default=None,
-    help="Corpus folder [env ASSISTANT_CORPUS; default: corpus/articles].",
+    help=option_help("corpus_dir"),
 )
 index_option = click.option(
     "--index",
     "index_dir",
     type=click.Path(path_type=Path),
     default=None,
-    help="Index folder [env ASSISTANT_INDEX; default: var/index].",
+    help=option_help("index_dir"),
 )
+
+
+# Terminal escape sequences (CSI "ESC [ ... m", OSC "ESC ] ... BEL", two-byte ESC x) and other control
+# characters: corpus text must never retitle, recolour or otherwise drive the user's terminal.
+_ESCAPES = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-Z\\-_]?|[\x00-\x08\x0b-\x1f\x7f-\x9f]"
+)
+
+
+def plain(text: str) -> str:
+    """`text` without escape sequences or control characters (newlines and tabs stay)."""
+    return _ESCAPES.sub("", text)
+
+
+def plain_json(data) -> str:
+    """Indented JSON whose strings carry no raw control characters (C1 ones included) to the terminal."""
+    text = json.dumps(data, indent=2, ensure_ascii=False)
+    return re.sub(r"[\x7f-\x9f]", lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def say(text: str) -> None:
+    """Progress lines of builds: they carry file names and titles from the corpus."""
+    click.echo(plain(text))
 
 
 def user_errors(fn):
@@ -40,7 +63,7 @@ def user_errors(fn):
         try:
             return fn(*args, **kwargs)
         except AssistantError as exc:
-            click.echo(f"Error: {exc}", err=True)
+            click.echo(plain(f"Error: {exc}"), err=True)
             sys.exit(2)
 
     return wrapper
@@ -61,7 +84,7 @@ def model():
     "--dest",
     type=click.Path(path_type=Path),
     default=None,
-    help="Where to write the model folder [env ASSISTANT_MODEL].",
+    help=option_help("model"),
 )
 @user_errors
 def model_prepare(dest):
@@ -84,12 +107,15 @@ def index():
 @user_errors
 def index_build(corpus_dir, index_dir, verbose, as_json):
     """Build the index, re-embedding only chunks that changed since the last build."""
-    from index.build import build_index
-    from index.embed import Embedder
+    from assistant.library import rebuild
 
     settings = Settings.from_env(corpus_dir=corpus_dir, index_dir=index_dir)
-    say = functools.partial(click.echo, err=as_json)  # JSON alone on stdout
-    report = build_index(settings.build_options(), Embedder(settings.model), say=say)
+    echo = functools.partial(click.echo, err=as_json)  # JSON alone on stdout
+
+    def say_plain(text: str) -> None:
+        echo(plain(text))
+
+    report = rebuild(settings, say=say_plain)
     labels = ("added", "changed", "removed", "reused")
     if as_json:
         summary = {label: getattr(report, label) for label in labels}
@@ -101,12 +127,12 @@ def index_build(corpus_dir, index_dir, verbose, as_json):
             embedded=report.embedded,
             seconds=round(report.seconds, 2),
         )
-        click.echo(json.dumps(summary, indent=2, ensure_ascii=False))
+        click.echo(plain_json(summary))
         return
     for label in labels:
         titles = getattr(report, label)
-        click.echo(f"{label.capitalize():8} {len(titles):3} articles{_some_titles(titles, label, verbose)}")
-    click.echo(
+        say(f"{label.capitalize():8} {len(titles):3} articles{_some_titles(titles, label, verbose)}")
+    say(
         f"Index built at {settings.index_dir}: {report.manifest.counts.articles} articles, "
         f"{report.chunks} chunks ({report.embedded} embedded), {len(report.skipped)} files skipped, "
         f"{report.seconds:.1f} s."
@@ -151,10 +177,10 @@ def index_status(index_dir, as_json):
         "build_seconds": manifest.build_seconds,
     }
     if as_json:
-        click.echo(json.dumps(status, indent=2, ensure_ascii=False))
+        click.echo(plain_json(status))
     else:
         for key, value in status.items():
-            click.echo(f"{key:14} {', '.join(value) if isinstance(value, list) else value}")
+            click.echo(plain(f"{key:14} {', '.join(value) if isinstance(value, list) else value}"))
 
 
 def _assistant(index_dir):
@@ -165,10 +191,8 @@ def _assistant(index_dir):
 
 @main.command()
 @click.argument("question")
-@click.option("--k", default=5, show_default=True, help="Number of passages.")
-@click.option(
-    "--mode", type=click.Choice(MODES), default=None, help="Retrieval mode [env ASSISTANT_MODE; default hybrid]."
-)
+@click.option("--k", default=5, show_default=True, help=f"Number of passages (1 to {MAX_PASSAGES}).")
+@click.option("--mode", type=click.Choice(MODES), default=None, help=option_help("mode"))
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 @index_option
 @user_errors
@@ -176,10 +200,10 @@ def ask(question, k, mode, as_json, index_dir):
     """Answer QUESTION with cited passages."""
     answer = _assistant(index_dir).ask(question, k=k, mode=mode)
     if as_json:
-        click.echo(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False))
+        click.echo(plain_json(answer.to_dict()))
         return
     for notice in answer.notices:
-        click.secho(notice, fg="yellow")
+        click.secho(plain(notice), fg="yellow")
     if answer.no_answer:
         click.secho(
             "Nothing relevant found in the articles. Try other words, or ask about something they cover.", fg="yellow"
@@ -188,14 +212,18 @@ def ask(question, k, mode, as_json, index_dir):
     for hit in answer.hits:
         c = hit.citation
         click.secho(
-            f"[{hit.rank}] {c.title} ({c.language}) · ¶{c.paragraph} · {c.source}:{c.start}-{c.end} · "
-            f"score {hit.score:.3f}",
+            plain(
+                f"[{hit.rank}] {c.title} ({c.language}) · ¶{c.paragraph} · {c.source}:{c.start}-{c.end} · "
+                f"score {hit.score:.3f}"
+            ),
             bold=True,
         )
-        text = hit.text
-        for a, b in reversed(hit.highlight):
-            text = text[:a] + click.style(text[a:b], fg="green", bold=True) + text[b:]
-        click.echo(text + "\n")
+        # Cleaned piece by piece: the highlight spans are offsets into the raw text.
+        pieces, cursor = [], 0
+        for a, b in sorted(hit.highlight):
+            pieces += [plain(hit.text[cursor:a]), click.style(plain(hit.text[a:b]), fg="green", bold=True)]
+            cursor = b
+        click.echo("".join(pieces) + plain(hit.text[cursor:]) + "\n")
 
 
 @main.command("eval")
@@ -291,16 +319,14 @@ def feedback_queries(feedback, out):
 @index_option
 @user_errors
 def serve(host, port, index_dir):
-    """Serve the chat UI (basic auth when ASSISTANT_AUTH=user:password is set)."""
+    """Serve the chat UI (a login when ASSISTANT_AUTH=user:password is set)."""
+    from assistant.library import rebuild
     from ui.app import serve as serve_ui
 
     settings = Settings.from_env(index_dir=index_dir)
     if not (settings.index_dir / "manifest.json").is_file():
         click.echo(f"No index at {settings.index_dir} yet: building it first.")
-        from index.build import build_index
-        from index.embed import Embedder
-
-        build_index(settings, Embedder(settings.model), say=click.echo)
+        rebuild(settings, say=say)
     click.echo(f"Serving on http://{host}:{port}")
     serve_ui(settings, host, port)
 

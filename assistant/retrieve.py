@@ -14,8 +14,6 @@ from assistant.settings import Settings
 from index.bm25 import query_tokens
 from index.store import StoredIndex
 
-MODES = ("hybrid", "dense", "bm25")
-
 
 @dataclass(frozen=True)
 class Ranked:

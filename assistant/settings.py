@@ -1,23 +1,33 @@
-"""Settings, declared once: every field has a default, help text and an environment variable.
+"""Settings, declared once: every field has a default, help text, an environment variable and the
+values it allows (type, choices or range).
 
 One `Settings` object is built (by the CLI or the UI) and passed explicitly to whatever needs it.
+Every value is checked when the object is made, so a bad setting stops the program at the start with
+one line naming the variable, the bad value and what is allowed, never later or silently.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from assistant.errors import SettingsError
 from corpus.options import MAX_FILE_MB
 from index.options import BuildOptions
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+MODES = ("hybrid", "dense", "bm25")
+FUSIONS = ("weighted", "rrf")
+MAX_PASSAGES = 50  # the most passages one answer may ask for (k)
 
 
-def _setting(default, help: str, env: str):
-    return field(default=default, metadata={"help": help, "env": env})
+def _setting(default, help: str, env: str, *, low=None, high=None, choices=None, secret=False):
+    """A field with its help text, environment variable and allowed values (`low`..`high` or `choices`)."""
+    metadata = {"help": help, "env": env, "low": low, "high": high, "choices": choices}
+    return field(default=default, metadata=metadata, repr=not secret)
 
 
 @dataclass(frozen=True)
@@ -32,58 +42,142 @@ class Settings:
         "ASSISTANT_MODEL",
     )
     chunk_tokens: int = _setting(
-        220, "Largest chunk, in model tokens (sentences are never cut).", "ASSISTANT_CHUNK_TOKENS"
+        220, "Largest chunk, in model tokens (sentences are never cut).", "ASSISTANT_CHUNK_TOKENS", low=16, high=512
     )
-    chunk_overlap: int = _setting(0, "Sentences repeated from the previous chunk.", "ASSISTANT_CHUNK_OVERLAP")
+    chunk_overlap: int = _setting(
+        0, "Sentences repeated from the previous chunk.", "ASSISTANT_CHUNK_OVERLAP", low=0, high=10
+    )
     context_words: int = _setting(
         60,
         "Words of the article's lead (after its title) indexed with every chunk; 0: chunk text only.",
         "ASSISTANT_CONTEXT_WORDS",
+        low=0,
+        high=400,
     )
-    batch_size: int = _setting(16, "Chunks embedded per batch.", "ASSISTANT_BATCH_SIZE")
-    mode: str = _setting("hybrid", "Retrieval mode: hybrid, dense or bm25.", "ASSISTANT_MODE")
-    fusion: str = _setting("weighted", "How hybrid fuses rankings: weighted or rrf.", "ASSISTANT_FUSION")
-    rrf_k: int = _setting(60, "Reciprocal-rank-fusion constant.", "ASSISTANT_RRF_K")
-    dense_weight: float = _setting(0.7, "Weight of the dense scores in weighted fusion.", "ASSISTANT_DENSE_WEIGHT")
-    candidates: int = _setting(100, "Candidates each retriever hands to fusion.", "ASSISTANT_CANDIDATES")
+    batch_size: int = _setting(16, "Chunks embedded per batch.", "ASSISTANT_BATCH_SIZE", low=1, high=1024)
+    mode: str = _setting("hybrid", "Retrieval mode.", "ASSISTANT_MODE", choices=MODES)
+    fusion: str = _setting("weighted", "How hybrid fuses rankings.", "ASSISTANT_FUSION", choices=FUSIONS)
+    rrf_k: int = _setting(60, "Reciprocal-rank-fusion constant.", "ASSISTANT_RRF_K", low=1, high=1000)
+    dense_weight: float = _setting(
+        0.7, "Weight of the dense scores in weighted fusion.", "ASSISTANT_DENSE_WEIGHT", low=0.0, high=1.0
+    )
+    candidates: int = _setting(
+        100, "Candidates each retriever hands to fusion.", "ASSISTANT_CANDIDATES", low=1, high=10_000
+    )
     no_answer_threshold: float = _setting(
-        0.80, "Below this cosine for the best passage, answer 'nothing relevant'.", "ASSISTANT_NO_ANSWER"
+        0.80,
+        "Below this cosine for the best passage, answer 'nothing relevant'.",
+        "ASSISTANT_NO_ANSWER",
+        low=-1.0,
+        high=1.0,
     )
-    max_question_chars: int = _setting(1000, "Longer questions are truncated to this.", "ASSISTANT_MAX_QUESTION")
+    max_question_chars: int = _setting(
+        1000, "Longer questions are truncated to this.", "ASSISTANT_MAX_QUESTION", low=10, high=100_000
+    )
     feedback_file: Path = _setting(
         PROJECT_ROOT / "var" / "feedback.jsonl", "Where thumbs up/down are appended.", "ASSISTANT_FEEDBACK"
     )
-    hnsw_threshold: int = _setting(
-        50_000, "From this many chunks on, the index is HNSW instead of exact search.", "ASSISTANT_HNSW_THRESHOLD"
+    feedback_max_bytes: int = _setting(
+        5_000_000,
+        "The feedback file stops growing at this size (about 1 KB per verdict).",
+        "ASSISTANT_FEEDBACK_MAX_BYTES",
+        low=10_000,
+        high=10_000_000_000,
     )
     max_file_mb: float = _setting(
         MAX_FILE_MB,
         "Corpus files larger than this many MB are skipped with a reason (0: no limit).",
         "ASSISTANT_MAX_FILE_MB",
+        low=0,
+        high=100_000,
     )
+    hnsw_threshold: int = _setting(
+        50_000,
+        "From this many chunks on, the index is HNSW instead of exact search.",
+        "ASSISTANT_HNSW_THRESHOLD",
+        low=1,
+        high=1_000_000_000,
+    )
+    auth: str = _setting("", "Login for the web UI as user:password; empty: no login.", "ASSISTANT_AUTH", secret=True)
+
+    def __post_init__(self):
+        for f in dataclasses.fields(self):
+            object.__setattr__(self, f.name, _checked(f, getattr(self, f.name)))
 
     def build_options(self) -> BuildOptions:
         """The slice of the settings an index build needs."""
         return BuildOptions(**{f.name: getattr(self, f.name) for f in dataclasses.fields(BuildOptions)})
 
+    @property
+    def credentials(self) -> tuple[str, str] | None:
+        """(user, password) from `auth`, or None when the UI needs no login."""
+        return tuple(self.auth.split(":", 1)) if self.auth else None
+
     @classmethod
     def from_env(cls, **overrides) -> Settings:
-        """Defaults, then environment variables, then explicit (non-None) overrides."""
+        """Defaults, then environment variables, then explicit (non-None) overrides; all checked."""
         values = {}
         for f in dataclasses.fields(cls):
             raw = os.environ.get(f.metadata["env"])
             if raw is not None:
-                values[f.name] = _parse(f.default, raw)
+                values[f.name] = raw
         values.update({k: v for k, v in overrides.items() if v is not None})
-        for key in ("corpus_dir", "index_dir", "feedback_file"):
-            if key in values:
-                values[key] = Path(values[key])
         return cls(**values)
 
 
-def _parse(default, raw: str):
-    if isinstance(default, bool):
-        return raw.strip().lower() in ("1", "true", "yes", "on")
-    if isinstance(default, (int, float)):
-        return type(default)(raw)
-    return raw
+def option_help(name: str) -> str:
+    """Help for a command-line option that overrides setting `name`: the setting's own text and variable."""
+    f = next(f for f in dataclasses.fields(Settings) if f.name == name)
+    values = "" if _kind(f) in (Path, str) and not f.metadata["choices"] else f"; {allowed(f)}"
+    return f"{f.metadata['help']} [env {f.metadata['env']}{values}]"
+
+
+def allowed(f: dataclasses.Field) -> str:
+    """What a field accepts, in words (used in error messages and help)."""
+    meta, kind = f.metadata, _kind(f)
+    if meta["choices"]:
+        return "one of " + ", ".join(meta["choices"])
+    if f.name == "auth":
+        return "user:password (both non-empty), or empty for no login"
+    if kind in (int, float):
+        number = "a whole number" if kind is int else "a number"
+        low, high = (_number(x) if x is not None else None for x in (meta["low"], meta["high"]))
+        return number + (f" from {low}" if low else "") + (f" to {high}" if high else "")
+    return "a folder or file path" if kind is Path else "a non-empty text"
+
+
+def _number(x) -> str:
+    return f"{x:,}".replace(",", " ") if abs(x) >= 10_000 else str(x)
+
+
+def _kind(f: dataclasses.Field) -> type:
+    return Path if isinstance(f.default, Path) else type(f.default)
+
+
+def _checked(f: dataclasses.Field, value):
+    """`value` converted to the field's type and checked; a SettingsError says what is allowed."""
+    kind, meta, raw = _kind(f), f.metadata, value
+    try:
+        if isinstance(value, bool) or (isinstance(value, str) and not value.strip() and f.default != ""):
+            raise ValueError("empty")
+        if kind is int and isinstance(value, float) and not value.is_integer():
+            raise ValueError("not whole")
+        value = kind(value.strip() if isinstance(value, str) and kind in (int, float) else value)
+    except (TypeError, ValueError):
+        raise _bad(f, value) from None
+    low, high = (
+        meta["low"] if meta["low"] is not None else -math.inf,
+        meta["high"] if meta["high"] is not None else math.inf,
+    )
+    if kind in (int, float) and not (math.isfinite(value) and low <= value <= high):
+        raise _bad(f, raw)
+    if meta["choices"] and value not in meta["choices"]:
+        raise _bad(f, raw)
+    if f.name == "auth" and value and not all(value.partition(":")[::2]):
+        raise SettingsError(f"{meta['env']} must be {allowed(f)}; got a value without that form.")
+    return value
+
+
+def _bad(f: dataclasses.Field, value) -> SettingsError:
+    shown = repr(value if isinstance(value, str) else str(value))
+    return SettingsError(f"{f.metadata['env']}={shown[:60]} is not allowed: use {allowed(f)} — {f.metadata['help']}")

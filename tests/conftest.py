@@ -82,12 +82,12 @@ def real_embedder():
 @pytest.fixture(scope="session")
 def real_index(tmp_path_factory, real_embedder) -> Settings:
     """The shipped corpus built once with the real model, in a private folder."""
-    from index.build import build_index
+    from assistant.library import rebuild
 
     root = tmp_path_factory.mktemp("real")
     shutil.copytree(REAL_CORPUS, root / "corpus")
     settings = Settings(corpus_dir=root / "corpus", index_dir=root / "index", model=str(REAL_MODEL))
-    build_index(settings, real_embedder, say=lambda _: None, progress=False)
+    rebuild(settings, real_embedder, say=lambda _: None, progress=False)
     return settings
 
 
@@ -97,10 +97,10 @@ def tiny_assistant(tiny_settings, fake_embedder):
     from dataclasses import replace
 
     from assistant.answer import Assistant
-    from index.build import build_index
+    from assistant.library import rebuild
 
     settings = replace(tiny_settings, no_answer_threshold=0.2)
-    build_index(settings, fake_embedder, say=lambda _: None, progress=False)
+    rebuild(settings, fake_embedder, say=lambda _: None, progress=False)
     return Assistant.open(settings=settings, embedder=fake_embedder)
 
 
@@ -114,7 +114,7 @@ def real_assistant(real_index, real_embedder):
 # --- a real server -----------------------------------------------------------------------------
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -122,7 +122,7 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="session")
 def server(real_index, tmp_path_factory):
-    port = _free_port()
+    port = free_port()
     feedback = tmp_path_factory.mktemp("server") / "feedback.jsonl"
     env = {
         **os.environ,

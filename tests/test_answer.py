@@ -39,11 +39,28 @@ def test_filters_by_language_and_article(tiny_assistant):
     assert {h.citation.article_id for h in answer.hits} == {kiruna}
 
 
-def test_context_returns_neighbours_of_the_same_article(tiny_assistant):
-    chunk = next(c for c in tiny_assistant.index.chunks if c.position == 1)
-    around = tiny_assistant.context(chunk.id)
-    assert [c.position for c in around] == [0, 1, 2][: len(around)] and chunk in around
-    assert {c.article_id for c in around} == {chunk.article_id}
+def test_context_returns_neighbours_of_the_same_article(tiny_settings, fake_embedder):
+    from dataclasses import replace
+
+    from assistant.answer import Assistant
+    from assistant.library import rebuild
+
+    settings = replace(tiny_settings, chunk_tokens=16)  # small chunks: articles of four and more chunks
+    rebuild(settings, fake_embedder, say=lambda _: None, progress=False)
+    assistant = Assistant.open(settings=settings, embedder=fake_embedder)
+    chunks = assistant.index.chunks
+    article = next(c.article_id for c in chunks if c.position == 3)
+    second = next(c for c in chunks if c.article_id == article and c.position == 1)
+
+    def positions(**kw):
+        around = assistant.context(second.id, **kw)
+        assert {c.article_id for c in around} == {article}
+        return [c.position for c in around]
+
+    assert positions() == [0, 1, 2]
+    assert positions(before=0, after=2) == [1, 2, 3]
+    assert positions(before=1, after=0) == [0, 1]
+    assert positions(before=0, after=0) == [1]
 
 
 def test_question_hygiene():
@@ -81,6 +98,24 @@ def test_a_follow_up_retrieves_differently_from_the_same_text_cold(tiny_assistan
     assert warm.search_query != cold.search_query
     assert warm.hits[0].citation.title == "Konferens om äldreomsorg"
     assert [h.chunk_id for h in warm.hits] != [h.chunk_id for h in cold.hits]
+
+
+@pytest.mark.parametrize("k", [0, -1, 51, "abc", "5", None, 2.5, True, float("nan")])
+def test_a_bad_k_is_a_question_error_not_clamped(tiny_assistant, k):
+    with pytest.raises(QuestionError, match="k must be a whole number from 1 to 50"):
+        tiny_assistant.ask("Umeå", k=k)
+
+
+def test_k_is_honoured_up_to_the_limit(tiny_assistant):
+    assert len(tiny_assistant.ask("Umeå", k=1).hits) == 1
+    assert len(tiny_assistant.ask("Umeå", k=4.0).hits) == 4
+    assert len(tiny_assistant.ask("Umeå", k=50).hits) == len(tiny_assistant.index.chunks)
+
+
+@pytest.mark.parametrize("question", [123, ["Umeå"], {"q": "Umeå"}, b"Ume"])
+def test_a_question_that_is_not_text_is_a_question_error(tiny_assistant, question):
+    with pytest.raises(QuestionError, match="must be text"):
+        tiny_assistant.ask(question)
 
 
 def test_unknown_mode_is_a_question_error(tiny_assistant):

@@ -41,6 +41,63 @@ def test_empty_corpus_is_a_user_mistake(tmp_path):
     assert result.exit_code == 2 and "No articles found" in result.output and "1 unusable" in result.output
 
 
+@pytest.mark.parametrize(
+    "env, command",
+    [
+        ({"ASSISTANT_CHUNK_TOKENS": "abc"}, ["index", "build"]),
+        ({"ASSISTANT_FUSION": "typo"}, ["ask", "Umeå?"]),
+        ({"ASSISTANT_DENSE_WEIGHT": "7"}, ["ask", "Umeå?"]),
+        ({"ASSISTANT_MODE": "fast"}, ["index", "status"]),
+    ],
+)
+def test_a_bad_setting_is_one_line_and_exit_2(env, command):
+    result = run(*command, **env)
+    assert result.exit_code == 2, result.output
+    [line] = result.output.strip().splitlines()
+    name, value = next(iter(env.items()))
+    assert line.startswith(f"Error: {name}={value!r} is not allowed: use ") and "Traceback" not in result.output
+
+
+def test_serve_refuses_to_start_with_a_bad_setting(tmp_path):
+    env = {**os.environ, "ASSISTANT_AUTH": "admin", "ASSISTANT_INDEX": str(tmp_path / "index")}
+    result = subprocess.run(_cli("serve", "--port", "1"), env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.strip().splitlines() == [
+        "Error: ASSISTANT_AUTH must be user:password (both non-empty), or empty for no login; got a value without "
+        "that form."
+    ]
+
+
+def test_build_and_ask_print_no_terminal_escape_codes_from_the_corpus(tiny_settings, fake_embedder, monkeypatch):
+    (tiny_settings.corpus_dir / "evil.txt").write_text(
+        "Elak \x1b]0;pwned\x07titel\n\nUmeå kommun \x1b[31mröd text\x1b[0m och \x1b[2J rensad skärm \x9b1m här.\n"
+    )
+    (tiny_settings.corpus_dir / "tom \x1b[2Jfil.txt").write_text("")  # skipped, and its name is printed
+    monkeypatch.setattr("index.embed.Embedder", lambda model: fake_embedder)
+    build = CliRunner().invoke(
+        main,
+        ["index", "build", "--corpus", str(tiny_settings.corpus_dir), "--index", str(tiny_settings.index_dir)],
+        color=True,
+    )
+    assert build.exit_code == 0, build.output
+    assert "Elak titel" in build.output and "tom fil.txt" in build.output and "\x1b" not in build.output
+    for extra in ([], ["--json"]):
+        result = CliRunner().invoke(
+            main,
+            ["ask", "Umeå röd text skärm", "--k", "3", "--index", str(tiny_settings.index_dir), *extra],
+            env={"ASSISTANT_CORPUS": str(tiny_settings.corpus_dir), "ASSISTANT_NO_ANSWER": "0.1"},
+            color=True,  # as on a terminal: click keeps escape codes
+        )
+        assert result.exit_code == 0, result.output
+        for code in ("\x1b]", "\x07", "\x1b[31m", "\x1b[2J", "\x9b"):
+            assert code not in result.output, (code, extra)
+        if extra:  # JSON keeps the text exactly, escaped
+            assert "\x1b[31m" in json.loads(result.output)["passages"][0]["text"]
+        else:
+            assert "Elak titel" in result.output and "röd text" in result.output
+            assert "\x1b[32m" in result.output  # our own highlight colour stays
+
+
 def test_options_are_read_from_the_environment(tmp_path):
     result = run("index", "status", ASSISTANT_INDEX=str(tmp_path / "from-env"))
     assert result.exit_code == 2 and str(tmp_path / "from-env") in result.output

@@ -159,6 +159,8 @@ def test_kill_9_at_any_moment_of_a_rebuild_leaves_a_serving_index(tmp_path, real
 
 # --- load: 50 concurrent clients x 20 questions while a rebuild runs ------------------------------
 
+P50_LIMIT_S, P95_LIMIT_S = 20.0, 75.0  # about 3.5x and 3x the measured figures
+
 
 @pytest.mark.integration
 def test_fifty_clients_while_rebuilding(server, real_index, tmp_path):
@@ -203,9 +205,14 @@ def test_fifty_clients_while_rebuilding(server, real_index, tmp_path):
     threads = [threading.Thread(target=client_run) for _ in range(50)]
     for t in threads:
         t.start()
+    deadline = time.monotonic() + 900
     for t in threads:
-        t.join(timeout=900)
+        t.join(timeout=max(0.0, deadline - time.monotonic()))
+    assert not [t for t in threads if t.is_alive()], "clients still waiting after 15 minutes"
     assert rebuild.wait(timeout=300) == 0, rebuild.stderr.read()
     assert errors == [] and len(latencies) == 1000
     p50, p95 = np.percentile(latencies, [50, 95])
     print(f"\n50 clients x 20 questions during a rebuild: p50 {p50 * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms")
+    # Measured p50 5.6 s, p95 23.1 s (README): 50 clients queue for two workers. The bounds leave room for a
+    # slower machine but catch a server that stalls (e.g. a rebuild blocking questions) or stops answering.
+    assert p50 < P50_LIMIT_S and p95 < P95_LIMIT_S, (p50, p95)

@@ -1,16 +1,16 @@
 """The Gradio app. `Handlers` holds the logic (tested directly); `build_app` only wires it up."""
 
 import json
-import os
 import threading
+from dataclasses import asdict
 from datetime import UTC, datetime
 from html import escape
 
 from assistant.answer import Answer, Assistant
 from assistant.errors import AssistantError
-from assistant.retrieve import MODES
-from assistant.settings import Settings
-from corpus.load import read_source
+from assistant.library import rebuild, source
+from assistant.settings import MODES, Settings
+from ui.login import Login
 from ui.render import CSS, LANGUAGE_NAMES, answer_html, citation_label, source_html, status_markdown
 
 EXAMPLES = [
@@ -18,6 +18,9 @@ EXAMPLES = [
     "Hvem er faglig koordinator i Billund Kommune?",
     "What did Farsta introduce to reduce stress?",
 ]
+# The app has no upload component; this caps what Gradio's upload route accepts from anyone.
+MAX_UPLOAD = "1kb"
+FEEDBACK_HIGHLIGHT_CHARS = 160  # of the top passage's marked sentence(s): enough for a test query
 SCROLL_TO_PASSAGE = (
     "() => { const m = document.querySelector('#cited-passage'); if (m) m.scrollIntoView({block: 'center'}); }"
 )
@@ -63,7 +66,7 @@ class Handlers:
                 raise AssistantError(self.error or "The index is not loaded.")
             answer = self.assistant.ask(
                 message,
-                k=int(k),
+                k=k,
                 history=history,
                 mode=mode,
                 languages=languages or None,
@@ -71,7 +74,7 @@ class Handlers:
             )
             content, entry = answer_html(answer), answer
         except AssistantError as exc:
-            content, entry = f'<p class="notice">{escape(str(exc))}</p>', None
+            content, entry = _notice(exc), None
         history += [{"role": "user", "content": message or ""}, {"role": "assistant", "content": content}]
         answers += [None, entry]
         return history, answers, self.citation_choices(entry)
@@ -96,17 +99,19 @@ class Handlers:
         hit = next((h for h in answer.hits if citation_label(h) == choice), None)
         if hit is None:
             return ""
-        c = hit.citation
         try:
-            text = read_source(self.settings.corpus_dir, c.source)  # refuses paths outside the corpus
+            if self.assistant is None:
+                raise AssistantError(self.error or "The index is not loaded.")
+            view = source(self.assistant, hit.citation)
         except AssistantError as exc:
-            return f'<p class="notice">{escape(str(exc))}</p>'
-        article = self.assistant.index.articles.get(c.article_id) if self.assistant else None
-        window = (article.start, article.end) if article else None
-        return source_html(text, c.title, c.source, c.start, c.end, window)
+            return _notice(exc)
+        notice = _notice(view.notice) if view.notice else ""
+        return notice + source_html(view.text, view.title, view.source, view.start, view.end, view.window)
 
     # --- feedback --------------------------------------------------------------------------
     def feedback(self, message_index: int, liked: bool | None, answers: list) -> str:
+        """Append one small line per verdict (question, chunk ids, citations; no passage texts), up to
+        the size limit."""
         answer = answers[message_index] if 0 <= message_index < len(answers or []) else None
         if answer is None or liked is None:
             return ""
@@ -115,22 +120,31 @@ class Handlers:
             "question": answer.question,
             "verdict": "up" if liked else "down",
             "no_answer": answer.no_answer,
-            "passages": answer.to_dict()["passages"],
+            "passages": [_feedback_passage(h, top=h is answer.hits[0]) for h in answer.hits],
         }
-        path = self.settings.feedback_file
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with self._feedback_lock, path.open("a", encoding="utf-8") as fh:  # one line per verdict, appended
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+        line = (json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+        path, limit = self.settings.feedback_file, self.settings.feedback_max_bytes
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with self._feedback_lock:
+                if path.exists() and path.stat().st_size + len(line) > limit:
+                    return (
+                        f"Feedback not saved: {path.name} has reached its limit of {limit:,} bytes "
+                        "(ASSISTANT_FEEDBACK_MAX_BYTES). Ask the operator to move the file away."
+                    )
+                with path.open("ab") as fh:  # one line per verdict, appended
+                    fh.write(line)
+        except OSError as exc:
+            return f"Feedback not saved: cannot write {path} ({exc.strerror or exc})."
         return "Thanks — feedback saved."
 
     # --- API and index panel ---------------------------------------------------------------
     def api_ask(self, question: str, k: int = 5) -> dict:
+        """The `ask` endpoint: the answer as JSON-ready dicts. A bad argument or a missing index raises
+        AssistantError, which `build_app` turns into an error whose message reaches the client."""
         if self.assistant is None:
-            return {"error": self.error}
-        try:
-            return self.assistant.ask(question, k=int(k)).to_dict()
-        except AssistantError as exc:
-            return {"error": str(exc)}
+            raise AssistantError(self.error or "The index is not loaded.")
+        return self.assistant.ask(question, k=k).to_dict()
 
     def status(self) -> str:
         if self.assistant is None:
@@ -138,13 +152,10 @@ class Handlers:
         return status_markdown(self.assistant.index.manifest)
 
     def rebuild(self, say=lambda _: None) -> str:
-        from index.build import build_index
-        from index.embed import Embedder
-
         if not self._rebuild_lock.acquire(blocking=False):
             return "A rebuild is already running."
         try:
-            report = build_index(self.settings, self.embedder or Embedder(self.settings.model), say=say)
+            report = rebuild(self.settings, self.embedder, say=say)
         except AssistantError as exc:
             return f"⚠️ Rebuild failed: {exc}"
         finally:
@@ -162,10 +173,36 @@ class Handlers:
         return sorted({a.title for a in self.assistant.index.articles.values()}) if self.assistant else []
 
 
+def _feedback_passage(hit, top: bool) -> dict:
+    """A passage in a feedback line: ids and citation; the top one also its title and (cut) highlight,
+    which `assistant feedback-queries` turns into a test query. Titles and languages of the others
+    are in the index under their article_id."""
+    citation = asdict(hit.citation)
+    title, language = citation.pop("title"), citation.pop("language")
+    row = {"rank": hit.rank, "score": round(hit.score, 4), "chunk_id": hit.chunk_id, "citation": citation}
+    if top:
+        row.update(title=title, language=language, highlight=hit.highlight_text[:FEEDBACK_HIGHLIGHT_CHARS])
+    return row
+
+
+def _notice(message) -> str:
+    return f'<p class="notice">{escape(str(message))}</p>'
+
+
 def build_app(handlers: Handlers):
     import gradio as gr
 
-    with gr.Blocks(title="Nordic article assistant") as app:
+    class Blocks(gr.Blocks):
+        def validate_inputs(self, block_fn, inputs):
+            """Too few values (an API call missing an argument): say so in words the client sees;
+            Gradio's own message is meant for developers and reaches the client as null."""
+            try:
+                super().validate_inputs(block_fn, inputs)
+            except ValueError:
+                wanted = "question and k" if block_fn.name == "ask" else f"{len(block_fn.inputs)} values"
+                raise gr.Error(f"Missing argument: send {wanted} (got {len(inputs)}).", print_exception=False) from None
+
+    with Blocks(title="Nordic article assistant") as app:
         gr.Markdown(
             "## Nordic article assistant\nAsk in Swedish, Danish or English; answers are passages "
             "from the articles with numbered citations. Pick a citation below to open its source."
@@ -238,16 +275,33 @@ def build_app(handlers: Handlers):
             return handlers.rebuild()
 
         rebuild.click(do_rebuild, None, status, concurrency_id="rebuild", concurrency_limit=1, api_visibility="private")
-        gr.api(handlers.api_ask, api_name="ask", concurrency_id="ask", concurrency_limit=2)
+
+        def ask(question: str, k: int = 5) -> dict:
+            """Cited passages for a question: {"question", "no_answer", "passages": [...]}."""
+            try:
+                return handlers.api_ask(question, k)
+            except AssistantError as exc:
+                raise gr.Error(str(exc), print_exception=False) from None
+
+        gr.api(ask, api_name="ask", concurrency_id="ask", concurrency_limit=2)
     return app
+
+
+def launch_options(settings: Settings) -> dict:
+    """Gradio `launch` arguments: login (throttled) when configured, a tiny upload limit, no error details."""
+    credentials = settings.credentials
+    return {
+        "auth": Login(*credentials) if credentials else None,
+        "max_file_size": MAX_UPLOAD,
+        "css": CSS,
+        "show_error": False,  # our own errors (gr.Error) still reach the page and the API client
+        "footer_links": ["api"],
+    }
 
 
 def serve(settings: Settings, host: str, port: int) -> None:
     handlers = Handlers(settings)
     if handlers.assistant:
         handlers.assistant.embedder.encode_query("warm up")  # load the model now, not on the first question
-    auth = os.environ.get("ASSISTANT_AUTH")  # "user:password" turns on basic auth
-    credentials = tuple(auth.split(":", 1)) if auth and ":" in auth else None
-    build_app(handlers).queue(default_concurrency_limit=2).launch(
-        server_name=host, server_port=port, auth=credentials, css=CSS, show_error=False, footer_links=["api"]
-    )
+    app = build_app(handlers).queue(default_concurrency_limit=2)
+    app.launch(server_name=host, server_port=port, **launch_options(settings))
