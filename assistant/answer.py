@@ -42,10 +42,26 @@ class Hit:
     highlight: tuple[tuple[int, int], ...]  # spans in `text` of the best-matching sentence(s)
     citation: Citation
     chunk_id: str
+    # Calibrated chance (0-1) that this passage answers the question: the same number that decides
+    # "nothing relevant"; shown to people as `label`, never as a raw cosine.
+    confidence: float = 0.0
 
     @property
     def highlight_text(self) -> str:
         return " … ".join(self.text[a:b] for a, b in self.highlight)
+
+    @property
+    def label(self) -> str:
+        """'strong', 'partial' or 'weak': how likely the passage answers the question."""
+        return relevance_label(self.confidence)
+
+
+LABEL_THRESHOLDS = (("strong", 0.7), ("partial", 0.4))
+
+
+def relevance_label(confidence: float) -> str:
+    """The word shown for a calibrated confidence (see `Hit.confidence`)."""
+    return next((name for name, low in LABEL_THRESHOLDS if confidence >= low), "weak")
 
 
 @dataclass(frozen=True)
@@ -66,6 +82,8 @@ class Answer:
                 {
                     "rank": h.rank,
                     "score": round(h.score, 4),
+                    "confidence": round(h.confidence, 4),
+                    "label": h.label,
                     "text": h.text,
                     "highlight": h.highlight_text,
                     "citation": asdict(h.citation),
