@@ -341,7 +341,8 @@ def _feedback_candidate(line: bytes) -> dict | None:
     except ValueError:
         raise ValueError("not JSON (a cut-off or damaged line?)") from None
     if not isinstance(row, dict):
-        raise ValueError(f"a JSON {type(row).__name__}, not an object")
+        kind = {type(None): "null", list: "list", str: "string", bool: "true/false"}.get(type(row), "number")
+        raise ValueError(f"a JSON {kind}, not an object")
     if row.get("verdict") != "up":
         return None
     question = row.get("question")

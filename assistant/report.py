@@ -24,20 +24,21 @@ def table(all_metrics: dict[str, dict], title: str = "") -> str:
             rows.append(f"{mode:8} {lang:5} {_row(values)}")
     kinds = [(mode, m["by_kind"]) for mode, m in all_metrics.items() if m.get("by_kind")]
     if kinds:
-        rows += [
-            "",
-            "Conversations: the last turn asked with its history and cold (alone)",
-            head.replace("lang ", "kind "),
-        ]
+        rows += ["", "Conversations: the last turn asked with its history, and cold (alone)"]
+        rows.append(f"{'mode':8} {'kind':9} {'asked':7} {'n':>5} " + " ".join(f"{h:>7}" for h in HEADS))
         for mode, by_kind in kinds:
             for kind, pair in by_kind.items():
                 for how in ("history", "cold"):
-                    rows.append(f"{mode:8} {kind[:5]:5} {_row(pair[how])}  {how}")
+                    rows.append(f"{mode:8} {kind:9} {how:7} {_row(pair[how], refusals=False)}")
+                gain = pair["history"].get("mrr@10", 0) - pair["cold"].get("mrr@10", 0)
+                rows.append(f"{mode:8} {kind:9} MRR@10 with history minus cold: {gain:+.3f}")
     return "\n".join(rows)
 
 
-def _row(values: dict) -> str:
+def _row(values: dict, refusals: bool = True) -> str:
     cells = " ".join(f"{values[c]:7.3f}" if c in values else f"{'-':>7}" for c in COLUMNS)
+    if not refusals:
+        return f"{values.get('queries', 0):5d} {cells}"
     n_oos = values.get("out_of_scope", 0)
     refused_in = _rate(values.get("in_scope_refused"), values.get("queries", 0))
     refused_out = _rate(values.get("out_of_scope_refused"), n_oos)
