@@ -148,7 +148,7 @@ class Assistant:
         if mode not in MODES:
             raise QuestionError(f"Unknown mode {mode!r}: use one of {', '.join(MODES)}.")
         question, notices = clean_question(question, self.settings.max_question_chars)
-        search = resolve_follow_up(question, history)
+        search = self.search_text(question, history)
         vector = None
         if mode != "bm25":
             vector = query_vector if query_vector is not None else self.embedder.encode_query(search)

@@ -200,6 +200,9 @@ def ask(question, k, mode, as_json, index_dir):
 )
 @click.option("--min-recall", type=float, default=None, help="Same as --require 'recall@5>=X'.")
 @click.option(
+    "--misses", "most_misses", default=20, show_default=True, help="Misses listed per mode (--report lists all)."
+)
+@click.option(
     "--corpus",
     "corpus_dir",
     type=click.Path(path_type=Path),
@@ -208,7 +211,9 @@ def ask(question, k, mode, as_json, index_dir):
 )
 @index_option
 @user_errors
-def evaluate(queries, k, mode, split, as_json, report_dir, requirements, min_recall, corpus_dir, index_dir):
+def evaluate(
+    queries, k, mode, split, as_json, report_dir, requirements, min_recall, most_misses, corpus_dir, index_dir
+):
     """Score retrieval on test-query files (JSONL) or a BEIR folder, all against one index.
 
     Several QUERIES files are one benchmark (e.g. its questions and its out-of-scope questions).
@@ -241,7 +246,7 @@ def evaluate(queries, k, mode, split, as_json, report_dir, requirements, min_rec
         }
         click.echo(json.dumps(data, indent=2, ensure_ascii=False))
     else:
-        _print_eval(title, all_metrics, results)
+        _print_eval(title, all_metrics, results, most_misses)
     if report_dir:
         path = write_report(report_dir, all_metrics, results, title)
         click.echo(f"Report written to {path}", err=as_json)
@@ -287,7 +292,7 @@ def _capped(lines: list[str], most: int = 10) -> list[str]:
     return lines if len(lines) <= most else [*lines[:most], f"... and {len(lines) - most} more like these"]
 
 
-def _print_eval(title, all_metrics, results):
+def _print_eval(title, all_metrics, results, most_misses):
     from assistant.eval import best_threshold
     from assistant.report import misses, table
 
@@ -302,8 +307,10 @@ def _print_eval(title, all_metrics, results):
     for m, rs in results.items():
         lines = misses(rs)
         click.echo(f"\n{m}: {len(lines)} queries without a relevant passage in the top 5")
-        for line in lines:
+        for line in lines[:most_misses]:
             click.echo("  " + line)
+        if len(lines) > most_misses:
+            click.echo(f"  ... and {len(lines) - most_misses} more (--misses N, or all of them with --report DIR)")
 
 
 def _query_json(result, mode) -> dict:

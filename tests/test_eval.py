@@ -182,6 +182,20 @@ def test_eval_cli_meets_the_quality_bar(real_index, tmp_path):
 
 
 @pytest.mark.integration
+def test_eval_builds_a_benchmark_index_from_its_own_corpus(tiny_corpus, tmp_path, real_embedder):
+    queries = write_jsonl(
+        tmp_path / "q.jsonl",
+        [{"id": "a", "query": "Vem leder arbetet i Holstebro?", "source": "holstebro.txt", "start": 134, "end": 143}],
+    )
+    index = tmp_path / "deep" / "index"
+    args = ["eval", str(queries), "--corpus", str(tiny_corpus), "--index", str(index), "--json"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert (index / "manifest.json").is_file() and "passages embedded" in result.stderr
+    assert json.loads(result.stdout)["metrics"]["overall"]["recall@5"] == 1.0
+
+
+@pytest.mark.integration
 def test_eval_min_recall_fails_below(real_index):
     result = CliRunner().invoke(
         main, ["eval", str(SHIPPED), "--min-recall", "0.999", "--mode", "bm25", "--index", str(real_index.index_dir)]
@@ -434,8 +448,12 @@ def test_eval_command_splits_files_and_requirements(tiny_cli, tmp_path):
     ]
     conversations = write_jsonl(tmp_path / "c.jsonl", rows[:2])
     scoped = write_jsonl(tmp_path / "q.jsonl", rows[2:])
-    result = tiny_cli(conversations, scoped, "--mode", "all", "--require", "recall@1>=0.5", "--json")
+    report = tmp_path / "report"
+    result = tiny_cli(
+        conversations, scoped, "--mode", "all", "--require", "recall@1>=0.5", "--json", "--report", report
+    )
     assert result.exit_code == 0, result.output
+    assert "(split all, 4 queries)" in (report / "report.md").read_text() and (report / "recall_at_k.png").is_file()
     data = json.loads(result.stdout)
     assert {q["id"] for q in data["queries"]} == {"f1", "s1", "p1", "o1"} and len(data["queries"]) == 12
     assert set(data["metrics"]["hybrid"]["by_kind"]) == {"follow_up", "switch"}
