@@ -135,7 +135,7 @@ class Judge:
                 continue
             if q.has_span:
                 if q.source not in sources:
-                    dead.append(f"{q.id}: its source {q.source} is not in the index")
+                    dead.append(f"{q.id} (its file {q.source} is not in it)")
                 elif not self.relevant(q):
                     warnings.append(f"{q.id}: no passage covers {q.source}:{q.start}-{q.end} (counts as a miss)")
                 continue
@@ -146,14 +146,17 @@ class Judge:
                 if not found:
                     warnings.append(f"{q.id}: {phrase!r} {self._where(phrase)}, so no passage can contain it")
             if not any(phrases.values()):
-                dead.append(f"{q.id}: none of its phrases occurs in a passage")
-        if dead and len(dead) == sum(not q.out_of_scope for q in queries):
-            raise QueryFileError(
-                f"{path}: none of its queries can be found in this index ({dead[0]}); "
-                "evaluate it against its own corpus with --index/--corpus."
-            )
+                dead.append(f"{q.id} (none of its phrases occurs in a passage)")
         if dead:
-            raise QueryFileError(f"{path}: {len(dead)} queries can never be found: {'; '.join(dead[:10])}")
+            total = sum(not q.out_of_scope for q in queries)
+            hint = (
+                "; is this the right index? Evaluate a set against its own corpus with --index (and --corpus)"
+                if len(dead) > total / 2
+                else ""
+            )
+            raise QueryFileError(
+                f"{path}: {len(dead)} of {total} queries can never be found in this index: {'; '.join(dead[:5])}{hint}."
+            )
         return warnings
 
     def _where(self, phrase: str) -> str:
