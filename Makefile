@@ -50,8 +50,12 @@ model: install
 index: model
 	test -e var/index/manifest.json || $(BIN)/assistant index build
 
+# Every shipped set, each against the index of its own corpus (SweQUAD's is built on demand, incrementally).
 eval: index
 	$(BIN)/assistant eval eval/queries.jsonl --mode all
+	$(BIN)/assistant eval eval/conversations.jsonl --mode all
+	$(BIN)/assistant eval eval/swequad/queries.jsonl eval/swequad/out_of_scope.jsonl --mode all \
+		--corpus eval/swequad/corpus --index var/eval/swequad/index
 
 bench: index
 	for b in latency build coldstart peer_txtai scale; do $(BIN)/python benchmarks/$$b.py || exit 1; done

@@ -169,15 +169,21 @@ class Assistant:
         languages: list[str] | None = None,
         article_ids: list[str] | None = None,
         highlight: bool = True,
+        query_vector: np.ndarray | None = None,
     ) -> Answer:
-        """Cited passages for `question`; QuestionError for an empty question, a bad k or mode."""
+        """Cited passages for `question`; QuestionError for an empty question, a bad k or mode.
+
+        `query_vector`, when given, is the embedding of `search_text(question, history)` (see `query_vectors`).
+        """
         k = checked_k(k)
         mode = mode or self.settings.mode
         if mode not in MODES:
             raise QuestionError(f"Unknown mode {mode!r}: use one of {', '.join(MODES)}.")
         question, notices = clean_question(question, self.settings.max_question_chars)
-        search = resolve_follow_up(question, history)
-        vector = self.embedder.encode_query(search) if mode != "bm25" else None
+        search = self.search_text(question, history)
+        vector = None
+        if mode != "bm25":
+            vector = query_vector if query_vector is not None else self.embedder.encode_query(search)
         ranked = rank(self.index, search, vector, self.settings, mode, k, self._mask(languages, article_ids))
         if mode == "bm25":
             best = max((r.score for r in ranked), default=0.0) or 1.0
@@ -190,6 +196,19 @@ class Assistant:
         if highlight:
             hits = self._highlights(hits, search, vector)
         return Answer(question, tuple(hits), no_answer, search, notices)
+
+    def search_text(self, question: str, history=None) -> str:
+        """What `ask` searches for: the cleaned question, joined with the previous one when it follows up."""
+        return resolve_follow_up(clean_question(question, self.settings.max_question_chars)[0], history)
+
+    def query_vectors(self, searches: list[str], batch_size: int = 64) -> dict[str, np.ndarray]:
+        """Embeddings of many search texts, in batches (evaluation asks a thousand questions at once)."""
+        unique = list(dict.fromkeys(searches))
+        if not unique:
+            return {}
+        batch = getattr(self.embedder, "encode_queries", None)
+        vectors = batch(unique, batch_size) if batch else [self.embedder.encode_query(s) for s in unique]
+        return dict(zip(unique, vectors))
 
     def _mask(self, languages, article_ids) -> np.ndarray | None:
         if not languages and not article_ids:

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import click
 
-from assistant.errors import AssistantError
+from assistant.errors import AssistantError, QueryFileError, SettingsError
+from assistant.queries import SPLITS
 from assistant.settings import MAX_PASSAGES, MODES, Settings, option_help
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -227,9 +228,16 @@ def ask(question, k, mode, as_json, index_dir):
 
 
 @main.command("eval")
-@click.argument("queries", type=click.Path(path_type=Path))
+@click.argument("queries", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--k", default=10, show_default=True, help="Passages retrieved per query.")
 @click.option("--mode", type=click.Choice([*MODES, "all"]), default="hybrid", show_default=True)
+@click.option(
+    "--split",
+    type=click.Choice(["all", *SPLITS]),
+    default="all",
+    show_default=True,
+    help="Only the queries marked with this split (tune: defaults may be chosen on them; heldout: report only).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print metrics and every query's passages as JSON.")
 @click.option(
     "--report",
@@ -238,50 +246,127 @@ def ask(question, k, mode, as_json, index_dir):
     default=None,
     help="Write report.md and recall_at_k.png into this folder.",
 )
-@click.option("--min-recall", type=float, default=None, help="Exit 1 when hybrid/first-mode recall@5 is below this.")
+@click.option(
+    "--require",
+    "requirements",
+    multiple=True,
+    metavar="METRIC>=X",
+    help="Exit 1 unless the first mode's overall METRIC meets it, e.g. 'recall@5>=0.97', 'in_scope_refused<=0.01'. "
+    "Repeatable.",
+)
+@click.option("--min-recall", type=float, default=None, help="Same as --require 'recall@5>=X'.")
+@click.option(
+    "--misses", "most_misses", default=20, show_default=True, help="Misses listed per mode (--report lists all)."
+)
+@click.option(
+    "--corpus",
+    "corpus_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Build (or bring up to date) the index at --index from this corpus first: a set with its own corpus.",
+)
 @index_option
 @user_errors
-def evaluate(queries, k, mode, as_json, report_dir, min_recall, index_dir):
-    """Score retrieval on a test-query file (JSONL) or a BEIR folder."""
-    from assistant.eval import best_threshold, metrics, run_queries
-    from assistant.queries import load_queries
-    from assistant.report import misses, table, write_report
+def evaluate(
+    queries, k, mode, split, as_json, report_dir, requirements, min_recall, most_misses, corpus_dir, index_dir
+):
+    """Score retrieval on test-query files (JSONL) or a BEIR folder, all against one index.
 
+    Several QUERIES files are one benchmark (e.g. its questions and its out-of-scope questions).
+    """
+    from assistant.eval import Evaluation, Requirement, metrics, parse_requirement
+    from assistant.report import write_report
+
+    checks = [parse_requirement(r) for r in requirements]
+    if min_recall is not None:
+        checks.append(Requirement("recall@5", ">=", min_recall, f"--min-recall {min_recall}"))
+    test_queries = _eval_queries(queries, split)
+    if corpus_dir is not None:
+        _build_eval_index(corpus_dir, index_dir)
     assistant = _assistant(index_dir)
-    test_queries = load_queries(queries, [a.text for a in assistant.index.articles.values()])
+    evaluation = Evaluation(assistant, test_queries, k)
+    label = " + ".join(str(q) for q in queries)
+    for warning in _capped(evaluation.judge.check(test_queries, Path(label))):
+        click.secho(f"Warning: {warning}", fg="yellow", err=True)
     modes = list(MODES) if mode == "all" else [mode]
-    results = {m: run_queries(assistant, test_queries, m, k) for m in modes}
-    all_metrics = {m: metrics(r) for m, r in results.items()}
+    results = {m: evaluation.run(m) for m in modes}
+    cold = {m: evaluation.run(m, cold=True) for m in modes} if evaluation.conversations() else {}
+    all_metrics = {m: metrics(r, cold.get(m)) for m, r in results.items()}
+    title = f"{label} (split {split}, {len(test_queries)} queries) against {assistant.settings.index_dir}"
     if as_json:
-        click.echo(
-            json.dumps(
-                {
-                    "metrics": all_metrics if mode == "all" else all_metrics[mode],
-                    "queries": [_query_json(r, m) for m, rs in results.items() for r in rs],
-                },
-                indent=2,
-                ensure_ascii=False,
-            )
-        )
+        data = {
+            "benchmark": label,
+            "split": split,
+            "metrics": all_metrics if mode == "all" else all_metrics[mode],
+            "queries": [_query_json(r, m) for m, rs in results.items() for r in rs],
+        }
+        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
     else:
-        click.echo(table(all_metrics))
-        for m, rs in results.items():
-            if m != "bm25":
-                threshold, oos, ins = best_threshold(rs)
-                click.echo(
-                    f"{m}: best no-answer threshold on this set {threshold:.3f} "
-                    f"(out-of-scope refused {oos:.3f}, in-scope answered {ins:.3f})"
-                )
-            lines = misses(rs)
-            click.echo(f"\n{m}: {len(lines)} queries without a relevant passage in the top 5")
-            for line in lines:
-                click.echo("  " + line)
+        _print_eval(title, all_metrics, results, most_misses)
     if report_dir:
-        click.echo(f"Report written to {write_report(report_dir, all_metrics, results)}", err=as_json)
-    recall = all_metrics[modes[0]]["overall"].get("recall@5", 0.0)
-    if min_recall is not None and recall < min_recall:
-        click.echo(f"recall@5 {recall:.3f} is below --min-recall {min_recall}", err=True)
+        path = write_report(report_dir, all_metrics, results, title)
+        click.echo(f"Report written to {path}", err=as_json)
+    failures = [f for f in (c.failure(all_metrics[modes[0]]) for c in checks) if f]
+    for failure in failures:
+        click.echo(f"Failed ({modes[0]}, split {split}): {failure}", err=True)
+    if failures:
         sys.exit(1)
+
+
+def _eval_queries(paths, split):
+    """The queries of every file, with ids unique across the files, filtered to `split`."""
+    from assistant.queries import load_queries, select_split
+
+    chosen, origin = [], {}
+    for path in paths:
+        for query in load_queries(path):
+            if query.id in origin:
+                raise QueryFileError(f"Query id {query.id} is in both {origin[query.id]} and {path}: make ids unique.")
+            origin[query.id] = path
+            chosen.append(query)
+    return select_split(chosen, split, " + ".join(map(str, paths)))
+
+
+def _build_eval_index(corpus_dir, index_dir):
+    """Bring a benchmark's own index up to date (only changed passages are embedded again)."""
+    from index.build import build_index
+    from index.embed import Embedder
+
+    if index_dir is None and "ASSISTANT_INDEX" not in os.environ:
+        raise SettingsError(
+            "--corpus needs --index: name the folder for this corpus's index (e.g. var/eval/swequad/index), "
+            "so the main index is not replaced."
+        )
+    settings = Settings.from_env(corpus_dir=corpus_dir, index_dir=index_dir)
+    report = build_index(settings.build_options(), Embedder(settings.model), say=lambda _: None, progress=False)
+    click.echo(
+        f"Index {settings.index_dir} up to date with {corpus_dir} ({report.embedded} passages embedded).", err=True
+    )
+
+
+def _capped(lines: list[str], most: int = 10) -> list[str]:
+    return lines if len(lines) <= most else [*lines[:most], f"... and {len(lines) - most} more like these"]
+
+
+def _print_eval(title, all_metrics, results, most_misses):
+    from assistant.eval import best_threshold
+    from assistant.report import misses, table
+
+    click.echo(table(all_metrics, title))
+    for m, rs in results.items():
+        if m != "bm25" and any(r.query.out_of_scope for r in rs):
+            threshold, oos, ins = best_threshold(rs)
+            click.echo(
+                f"{m}: best no-answer threshold on this set {threshold:.3f} "
+                f"(out-of-scope refused {oos:.3f}, in-scope answered {ins:.3f})"
+            )
+    for m, rs in results.items():
+        lines = misses(rs)
+        click.echo(f"\n{m}: {len(lines)} queries without a relevant passage in the top 5")
+        for line in lines[:most_misses]:
+            click.echo("  " + line)
+        if len(lines) > most_misses:
+            click.echo(f"  ... and {len(lines) - most_misses} more (--misses N, or all of them with --report DIR)")
 
 
 def _query_json(result, mode) -> dict:
@@ -290,6 +375,8 @@ def _query_json(result, mode) -> dict:
         "query": result.query.query,
         "lang": result.query.lang,
         "mode": mode,
+        "split": result.query.split,
+        "kind": result.query.kind,
         "no_answer": result.answer.no_answer,
         "first_relevant_rank": result.first_relevant_rank,
         "passages": [{k: v for k, v in p.items() if k != "highlight"} for p in result.answer.to_dict()["passages"]],
@@ -301,16 +388,47 @@ def _query_json(result, mode) -> dict:
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Append candidates to this JSONL file.")
 @user_errors
 def feedback_queries(feedback, out):
-    """Turn thumbs-up answers in FEEDBACK (JSONL) into candidate test queries to review."""
+    """Turn thumbs-up answers in FEEDBACK (JSONL) into candidate test queries to review.
+
+    Lines that cannot be used are skipped with a reason; a candidate already in --out is not added again.
+    """
     from assistant.queries import queries_from_feedback
 
-    lines = [json.dumps(c, ensure_ascii=False) for c in queries_from_feedback(feedback)]
+    found = queries_from_feedback(feedback, _ids_in(out) if out else set())
+    for reason in _capped(found.skipped):
+        click.secho(f"Skipped {reason}", fg="yellow", err=True)
+    lines = [json.dumps(c, ensure_ascii=False) + "\n" for c in found.candidates]
+    summary = (
+        f"{len(lines)} new candidate queries from {feedback}; {len(found.skipped)} lines skipped, "
+        f"{found.duplicates} repeats, {found.not_up} not thumbs-up."
+    )
     if out:
-        with out.open("a", encoding="utf-8") as fh:
-            fh.writelines(line + "\n" for line in lines)
-        click.echo(f"{len(lines)} candidate queries appended to {out}; read them before adding to the set.")
+        try:
+            with out.open("a", encoding="utf-8") as fh:
+                fh.writelines(lines)
+        except OSError as exc:
+            raise QueryFileError(f"Cannot append to {out}: {exc.strerror or exc}.") from None
+        click.echo(f"{summary} Appended to {out}; read them before adding to a shipped set.")
     else:
-        click.echo("\n".join(lines))
+        click.echo("".join(lines), nl=False)
+        click.echo(summary, err=True)
+
+
+def _ids_in(path: Path) -> set[str]:
+    """Ids already in a candidates file (unreadable lines are ignored: they are not ours to judge here)."""
+    try:
+        text = path.read_bytes().decode("utf-8", errors="replace") if path.is_file() else ""
+    except OSError:
+        return set()
+    ids = set()
+    for line in text.splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(row, dict) and "id" in row:
+            ids.add(str(row["id"]))
+    return ids
 
 
 @main.command()

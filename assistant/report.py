@@ -1,4 +1,4 @@
-"""Evaluation output: the terminal table, the misses list, and a Markdown report with a plot."""
+"""Evaluation output: the terminal tables, the misses list, and a Markdown report with a plot."""
 
 from __future__ import annotations
 
@@ -7,24 +7,50 @@ from pathlib import Path
 from assistant.eval import CURVE, QueryResult
 
 COLUMNS = ("recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10")
+HEADS = ("R@1", "R@5", "R@10", "MRR@10", "nDCG@10")
 
 
-def table(all_metrics: dict[str, dict]) -> str:
-    head = f"{'mode':8} {'lang':8} {'n':>3} " + " ".join(f"{c:>9}" for c in COLUMNS)
-    rows = [head, "-" * len(head)]
+def table(all_metrics: dict[str, dict], title: str = "") -> str:
+    """One row per mode and language: ranking metrics of the in-scope queries, then the refusal rates
+    ("nothing relevant" answered to in-scope and to out-of-scope queries, with their counts)."""
+    head = (
+        f"{'mode':8} {'lang':5} {'n':>5} "
+        + " ".join(f"{h:>7}" for h in HEADS)
+        + f"  {'in-scope refused':>16}  {'out-of-scope refused':>20}"
+    )
+    rows = [title, head, "-" * len(head)] if title else [head, "-" * len(head)]
     for mode, m in all_metrics.items():
         for lang, values in [("all", m["overall"]), *m["by_language"].items()]:
-            cells = " ".join(f"{values.get(c, 0):9.3f}" for c in COLUMNS)
-            rows.append(f"{mode:8} {lang:8} {values['queries']:3d} {cells}")
-        if m["no_answer_accuracy"] is not None:
-            rows.append(
-                f"{mode:8} no-answer accuracy on {m['out_of_scope_queries']} out-of-scope: "
-                f"{m['no_answer_accuracy']:.3f}; in-scope answered: {m['answered_in_scope']:.3f}"
-            )
+            rows.append(f"{mode:8} {lang:5} {_row(values)}")
+    kinds = [(mode, m["by_kind"]) for mode, m in all_metrics.items() if m.get("by_kind")]
+    if kinds:
+        rows += ["", "Conversations: the last turn asked with its history, and cold (alone)"]
+        rows.append(f"{'mode':8} {'kind':9} {'asked':7} {'n':>5} " + " ".join(f"{h:>7}" for h in HEADS))
+        for mode, by_kind in kinds:
+            for kind, pair in by_kind.items():
+                for how in ("history", "cold"):
+                    rows.append(f"{mode:8} {kind:9} {how:7} {_row(pair[how], refusals=False)}")
+                gain = pair["history"].get("mrr@10", 0) - pair["cold"].get("mrr@10", 0)
+                rows.append(f"{mode:8} {kind:9} MRR@10 with history minus cold: {gain:+.3f}")
     return "\n".join(rows)
 
 
+def _row(values: dict, refusals: bool = True) -> str:
+    cells = " ".join(f"{values[c]:7.3f}" if c in values else f"{'-':>7}" for c in COLUMNS)
+    if not refusals:
+        return f"{values.get('queries', 0):5d} {cells}"
+    n_oos = values.get("out_of_scope", 0)
+    refused_in = _rate(values.get("in_scope_refused"), values.get("queries", 0))
+    refused_out = _rate(values.get("out_of_scope_refused"), n_oos)
+    return f"{values.get('queries', 0):5d} {cells}  {refused_in:>16}  {refused_out:>20}"
+
+
+def _rate(share: float | None, n: int) -> str:
+    return "-" if share is None else f"{share:.3f} of {n}"
+
+
 def misses(results: list[QueryResult], cutoff: int = 5) -> list[str]:
+    """One line per in-scope query without a relevant passage in the top `cutoff`."""
     lines = []
     for r in results:
         if r.query.out_of_scope:
@@ -40,7 +66,10 @@ def misses(results: list[QueryResult], cutoff: int = 5) -> list[str]:
     return lines
 
 
-def write_report(folder: Path, all_metrics: dict[str, dict], all_results: dict[str, list[QueryResult]]) -> Path:
+def write_report(
+    folder: Path, all_metrics: dict[str, dict], all_results: dict[str, list[QueryResult]], title: str = ""
+) -> Path:
+    """report.md (the table and the misses) and recall_at_k.png (recall@k per mode and language)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -49,12 +78,14 @@ def write_report(folder: Path, all_metrics: dict[str, dict], all_results: dict[s
     folder.mkdir(parents=True, exist_ok=True)
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     for mode, m in all_metrics.items():
-        axes[0].plot(CURVE, [m["overall"][f"recall@{c}"] for c in CURVE], marker="o", label=mode)
+        if m["overall"].get("queries"):
+            axes[0].plot(CURVE, [m["overall"][f"recall@{c}"] for c in CURVE], marker="o", label=mode)
         for lang, values in m["by_language"].items():
-            axes[1].plot(CURVE, [values[f"recall@{c}"] for c in CURVE], marker=".", label=f"{mode} {lang}")
-    for ax, title in zip(axes, ("Recall@k per mode", "Recall@k per mode and question language")):
+            if values.get("queries"):
+                axes[1].plot(CURVE, [values[f"recall@{c}"] for c in CURVE], marker=".", label=f"{mode} {lang}")
+    for ax, heading in zip(axes, ("Recall@k per mode", "Recall@k per mode and question language")):
         ax.set(
-            title=title,
+            title=heading,
             xlabel="k",
             ylabel="share of questions with a relevant passage in the top k",
             ylim=(0, 1.02),
@@ -65,7 +96,8 @@ def write_report(folder: Path, all_metrics: dict[str, dict], all_results: dict[s
     fig.tight_layout()
     fig.savefig(folder / "recall_at_k.png", dpi=110)
     plt.close(fig)
-    lines = ["# Retrieval evaluation", "", "![recall@k](recall_at_k.png)", "", "```", table(all_metrics), "```", ""]
+    heading = f"# Retrieval evaluation: {title}" if title else "# Retrieval evaluation"
+    lines = [heading, "", "![recall@k](recall_at_k.png)", "", "```", table(all_metrics), "```", ""]
     for mode, results in all_results.items():
         lines += [f"## Misses ({mode}): first relevant passage not in the top 5", ""]
         lines += [f"- {line}" for line in misses(results)] or ["- none"]

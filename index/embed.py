@@ -68,5 +68,10 @@ class Embedder:
         )
         return np.asarray(vectors, dtype=np.float32)
 
+    def encode_queries(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+        """Many queries in batches: several times faster than one `encode_query` call each."""
+        vectors = self._model.encode_query(texts, batch_size=batch_size, normalize_embeddings=True)
+        return np.asarray(vectors, dtype=np.float32).reshape(len(texts), -1)
+
     def encode_query(self, text: str) -> np.ndarray:
         return np.asarray(self._model.encode_query([text], normalize_embeddings=True), dtype=np.float32)[0]
