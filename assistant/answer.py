@@ -232,11 +232,11 @@ class Assistant:
         cross-lingual question), the top passages get the sentence closest in meaning, all
         embedded in one batch to keep latency down."""
         languages = [*self.index.manifest.languages, "en"]
-        wanted = set(query_tokens(query, languages))
+        wanted = set(query_tokens(query, languages, ngrams=False))
         marked, semantic = [], []
         for hit in hits:
             spans = sentence_spans(self.index.chunks[self._by_id[hit.chunk_id]], self.index.articles)
-            overlaps = [len(wanted & set(query_tokens(hit.text[a:b], languages))) for a, b in spans]
+            overlaps = [len(wanted & set(query_tokens(hit.text[a:b], languages, ngrams=False))) for a, b in spans]
             best = max(overlaps, default=0)
             marked.append(tuple(span for span, n in zip(spans, overlaps) if n == best)[:2] if best else ())
             if not best and spans and hit.rank <= SEMANTIC_HIGHLIGHTS:

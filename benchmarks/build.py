@@ -15,7 +15,7 @@ from common import print_table, timed
 from assistant.settings import Settings
 from corpus.chunk import chunk_articles
 from corpus.load import load_corpus
-from index.build import build_index, embed_texts
+from index.build import build_index
 from index.embed import Embedder
 
 
@@ -29,7 +29,7 @@ def main() -> None:
         settings = replace(base, corpus_dir=corpus, index_dir=Path(tmp) / "index")
         articles = {a.id: a for a in load_corpus(corpus).articles}
         chunks = chunk_articles(articles.values(), settings.chunk_tokens, embedder.count_tokens, settings.chunk_overlap)
-        texts = embed_texts(chunks, articles, settings.context_words)
+        texts = [c.text for c in chunks]
         raw, _ = timed(embedder.encode_documents, texts, settings.batch_size)
         full, report = timed(build_index, settings, embedder, say=lambda _: None, progress=False)
         edited = corpus / "003_6c20b7587ebfaa38.txt"

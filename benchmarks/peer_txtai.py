@@ -15,7 +15,7 @@ from assistant.answer import Assistant
 from assistant.eval import metrics, run_queries
 from assistant.queries import is_relevant, load_queries
 from assistant.settings import PROJECT_ROOT
-from index.build import embed_texts
+from index.build import keyword_texts
 
 
 def txtai_scores(assistant: Assistant, queries, context_words: int) -> tuple[float, float, list[float]]:
@@ -30,7 +30,7 @@ def txtai_scores(assistant: Assistant, queries, context_words: int) -> tuple[flo
             "instructions": {"query": "query: ", "data": "passage: "},
         }
     )
-    texts = embed_texts(index.chunks, index.articles, context_words)
+    texts = keyword_texts(index.chunks, index.articles, context_words)
     embeddings.index([(c.id, text, None) for c, text in zip(index.chunks, texts)])
     by_id = {c.id: c for c in index.chunks}
     hits5, rr, times = [], [], []

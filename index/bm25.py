@@ -1,8 +1,12 @@
-"""BM25 over the same chunks as the dense index (bm25s), with Snowball stemming per language.
+"""BM25 over the same chunks as the dense index (bm25s): Snowball stems plus character n-grams.
 
 A chunk is stemmed in its own language. A query's language is not trusted (it may be English
 about a Swedish article), so it is stemmed with every language in the index and the stems are
-pooled.
+pooled. Beside its stem, every word also contributes its character 4-grams (with word-boundary
+marks): Swedish and Danish compounds ("uppehållstillståndskortet") share n-grams with their parts
+("uppehållstillstånd", "kortet") but no stem. Measured on the tuning questions of both shipped
+benchmarks (benchmarks/tune.py), n-grams lifted keyword MRR@10 from 0.765 to 0.796 on SweQUAD and
+from 0.747 to 0.804 on our articles; k1 1.2 and b 0.5 were chosen there too.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ import numpy as np
 
 STEMMERS = {"sv": "swedish", "da": "danish", "en": "english", "nb": "norwegian"}
 _WORD = re.compile(r"\w+", re.UNICODE)
+NGRAM = 4
+K1, B = 1.2, 0.5
 
 
 @cache
@@ -37,22 +43,30 @@ def _stopwords(language: str) -> frozenset[str]:
     return frozenset(lists.get(language, ()))
 
 
-def tokenize(text: str, language: str) -> list[str]:
-    """Lower-cased words without stopwords, stemmed in `language`."""
+def tokenize(text: str, language: str, ngrams: bool = True) -> list[str]:
+    """Lower-cased words without stopwords, stemmed in `language`, then (optionally) their n-grams."""
     words = [w for w in _WORD.findall(text.lower()) if w not in _stopwords(language)]
-    return _stemmer(language).stemWords(words)
+    stems = _stemmer(language).stemWords(words)
+    return stems + [g for w in words for g in _ngrams(w)] if ngrams else stems
 
 
-def query_tokens(text: str, languages: list[str]) -> list[str]:
-    """Stems of the query in every language, each stem once."""
-    return list(dict.fromkeys(t for lang in languages for t in tokenize(text, lang)))
+def _ngrams(word: str) -> list[str]:
+    marked = f"#{word}#"
+    if len(marked) <= NGRAM:
+        return [marked]
+    return [marked[i : i + NGRAM] for i in range(len(marked) - NGRAM + 1)]
+
+
+def query_tokens(text: str, languages: list[str], ngrams: bool = True) -> list[str]:
+    """Tokens of the query in every language, each once; `ngrams=False`: stems only."""
+    return list(dict.fromkeys(t for lang in languages for t in tokenize(text, lang, ngrams)))
 
 
 def build_bm25(texts: list[str], languages: list[str], folder: Path) -> None:
     """Write the keyword index of `texts` (each stemmed in its own language) into `folder`."""
     import bm25s
 
-    retriever = bm25s.BM25()
+    retriever = bm25s.BM25(k1=K1, b=B)
     retriever.index([tokenize(t, lang) or ["\u2205"] for t, lang in zip(texts, languages)], show_progress=False)
     retriever.save(str(folder), show_progress=False)
 

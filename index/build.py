@@ -53,12 +53,14 @@ class BuildReport:
     manifest: Manifest | None = None
 
 
-def embed_texts(chunks: list[Chunk], articles: dict[str, Article], context_words: int) -> list[str]:
-    """What the model and BM25 see for each chunk: the chunk behind its article's title and lead.
+def keyword_texts(chunks: list[Chunk], articles: dict[str, Article], context_words: int) -> list[str]:
+    """What keyword search sees for each chunk: the chunk behind its article's title and lead.
 
     A question usually names the article's subject ("the HR specialist in Hässleholm") as well as
     what it asks; later passages rarely repeat the subject, so without this context the article's
-    first passage wins questions answered further down. 0 words: the chunk text alone.
+    first passage wins questions answered further down. The model sees the chunk alone: measured on
+    the tuning questions of both benchmarks, the header helps keyword search on both but dilutes
+    the chunk's vector on pages whose lead is generic (benchmarks/tune.py). 0 words: chunk text alone.
     """
     if context_words <= 0:
         return [c.text for c in chunks]
@@ -135,10 +137,11 @@ def _check_existing(index_dir: Path) -> None:
 def _build(options: BuildOptions, index_dir: Path, embedder, say, progress: bool) -> BuildReport:
     started = time.perf_counter()
     corpus = _load(options, say)
-    chunks, texts, keys = _chunk(corpus.articles, options, embedder)
+    chunks, keys = _chunk(corpus.articles, options, embedder)
     previous = _previous(index_dir, say)
     report = _compare(previous, corpus, chunks, keys)
-    vectors, report.embedded = _embed(texts, keys, previous, embedder, options, say, progress)
+    vectors, report.embedded = _embed([c.text for c in chunks], keys, previous, embedder, options, say, progress)
+    texts = keyword_texts(chunks, {a.id: a for a in corpus.articles}, options.context_words)
     faiss_index = make_faiss_index(vectors, options.hnsw_threshold)
     manifest = _manifest(options, embedder, corpus, chunks, type(faiss_index).__name__, started)
     folder, report.manifest, previous = _publish(
@@ -156,12 +159,11 @@ def _load(options: BuildOptions, say) -> LoadResult:
     return corpus
 
 
-def _chunk(articles: list[Article], options: BuildOptions, embedder) -> tuple[list[Chunk], list[str], list[str]]:
-    """The chunks, the text embedded for each, and each one's embedding key (model + text)."""
+def _chunk(articles: list[Article], options: BuildOptions, embedder) -> tuple[list[Chunk], list[str]]:
+    """The chunks and each one's embedding key (model + the text it embeds)."""
     chunks = chunk_articles(articles, options.chunk_tokens, embedder.count_tokens, options.chunk_overlap)
-    texts = embed_texts(chunks, {a.id: a for a in articles}, options.context_words)
-    keys = [hashlib.sha256(f"{embedder.fingerprint}\n{t}".encode()).hexdigest()[:24] for t in texts]
-    return chunks, texts, keys
+    keys = [hashlib.sha256(f"{embedder.fingerprint}\n{c.text}".encode()).hexdigest()[:24] for c in chunks]
+    return chunks, keys
 
 
 def _previous(index_dir: Path, say) -> StoredIndex | None:

@@ -14,7 +14,7 @@ from pathlib import Path
 from index.errors import IndexMismatchError, IndexMissingError
 
 # 3: `files` records the size and checksum of every index file.
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4  # 4: chunks embedded without their header; BM25 with character n-grams
 FILENAME = "manifest.json"
 REBUILD = "run `assistant index build` to rebuild it"
 

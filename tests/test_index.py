@@ -98,12 +98,12 @@ def test_incremental_rebuild_embeds_only_what_changed(tiny_settings, fake_embedd
     index = load_index(tiny_settings.index_dir)
     assert "Hemtjänst i Kiruna" not in {a.title for a in index.articles.values()}
     # Reused vectors are exactly the ones the model would give.
-    texts = build_module.embed_texts(index.chunks, index.articles, tiny_settings.context_words)
+    texts = [c.text for c in index.chunks]
     assert index.vectors == pytest.approx(fake_embedder.encode_documents(texts), abs=1e-6)
 
 
 @pytest.mark.parametrize("context_words, matches", [(60, 2), (0, 1)])
-def test_chunks_are_indexed_behind_their_articles_title_and_lead(tiny_settings, fake_embedder, context_words, matches):
+def test_chunks_are_keyword_indexed_behind_title_and_lead(tiny_settings, fake_embedder, context_words, matches):
     from dataclasses import replace
 
     from index.bm25 import query_tokens
@@ -116,10 +116,11 @@ def test_chunks_are_indexed_behind_their_articles_title_and_lead(tiny_settings, 
     assert "socialsekreterare" not in second.text and "socialsekreterare" in article.paragraphs[0].text
     lead = " ".join(article.text.split()[:context_words])
     expected = f"{article.title}. {lead}\n{second.text}" if context_words else second.text
-    assert build_module.embed_texts([second], index.articles, context_words) == [expected]
-    # BM25 indexes the same text: a word of the lead finds the article's later passage too.
-    scores = index.bm25.scores(query_tokens("socialsekreterare", ["sv"]))
+    assert build_module.keyword_texts([second], index.articles, context_words) == [expected]
+    # A word of the lead finds the article's later passage too; the model embeds the chunk alone.
+    scores = index.bm25.scores(query_tokens("socialsekreterare", ["sv"], ngrams=False))
     assert int((scores > 0).sum()) == matches
+    assert index.vectors[1] == pytest.approx(fake_embedder.encode_documents([second.text])[0], abs=1e-6)
 
 
 def test_a_failed_build_leaves_the_previous_index(tiny_settings, fake_embedder, monkeypatch):
@@ -408,3 +409,15 @@ def test_build_summary_shows_counts_and_a_few_titles(tmp_path, tiny_settings, fa
     report = json.loads(as_json.stdout)
     assert len(report["reused"]) == 25 and report["articles"] == 25 and report["embedded"] == 0
     assert "Embedding 0 of" in as_json.stderr
+
+
+def test_keyword_search_matches_the_parts_of_a_compound(tiny_settings, fake_embedder):
+    """A Swedish compound shares no stem with its parts; its character n-grams find the passage."""
+    from index.bm25 import query_tokens
+
+    build_index(tiny_settings, fake_embedder, say=quiet, progress=False)
+    index = load_index(tiny_settings.index_dir)
+    target = next(i for i, c in enumerate(index.chunks) if "socialsekreterare" in c.text)
+    for ngrams, found in ((False, False), (True, True)):
+        scores = index.bm25.scores(query_tokens("sekreterarna", ["sv"], ngrams=ngrams))
+        assert (int(scores.argmax()) == target and scores.max() > 0) == found
