@@ -7,13 +7,14 @@ precise enough to open the source at the passage. The model and index load once 
 from __future__ import annotations
 
 import math
-import re
 import unicodedata
+from collections import OrderedDict
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
+from assistant.confidence import Calibration, evidence
 from assistant.errors import QuestionError
 from assistant.retrieve import rank
 from assistant.settings import MAX_PASSAGES, MODES, Settings
@@ -93,14 +94,11 @@ class Answer:
         }
 
 
-# Pronouns and openers that make a question lean on the previous one ("Och i Göteborg?").
-_FOLLOW_UP = re.compile(
-    r"^(och|men|samt|og|and|but|what about|how about|hvad med|hur är det med|vad sägs om)\b"
-    r"|\b(han|hon|hen|hun|de|dem|dom|den|det|dess|deras|hans|hennes|hendes|deres|he|she|they|it|him|her|them|"
-    r"their|its|there|där|der|dit)\b",
-    re.IGNORECASE,
-)
-FOLLOW_UP_MAX_WORDS = 6
+# A question is read as a follow-up (joined with the previous one) when that makes the best passage
+# this much more likely to answer it (calibrated confidence), chosen on the conversation set's tuning
+# part (benchmarks/calibrate.py): a word-count or pronoun rule glued topic switches onto old questions.
+FOLLOW_UP_GAIN = 0.1
+VECTOR_CACHE = 4096  # query vectors kept, so evaluation can encode its questions in batches first
 SEMANTIC_HIGHLIGHTS = 3  # passages that may get a meaning-based highlight (costs one model call)
 
 
@@ -138,17 +136,19 @@ def last_question(history) -> str | None:
     return None
 
 
-def resolve_follow_up(question: str, history) -> str:
+def search_texts(question: str, history) -> list[str]:
+    """What may be searched for: the question alone, and joined with the previous one if there is one."""
     previous = last_question(history)
-    if previous and (len(question.split()) <= FOLLOW_UP_MAX_WORDS or _FOLLOW_UP.search(question)):
-        return f"{previous} {question}"
-    return question
+    return [question, f"{previous} {question}"] if previous else [question]
 
 
 class Assistant:
-    def __init__(self, index: StoredIndex, embedder, settings: Settings):
+    def __init__(self, index: StoredIndex, embedder, settings: Settings, calibration: Calibration | None = None):
         self.index, self.embedder, self.settings = index, embedder, settings
+        self.calibration = calibration or Calibration.load()
         self._by_id = {c.id: i for i, c in enumerate(index.chunks)}
+        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._languages = [*index.manifest.languages, "en"]
 
     @classmethod
     def open(cls, index_dir: Path | None = None, settings: Settings | None = None, embedder=None) -> Assistant:
@@ -169,46 +169,71 @@ class Assistant:
         languages: list[str] | None = None,
         article_ids: list[str] | None = None,
         highlight: bool = True,
-        query_vector: np.ndarray | None = None,
     ) -> Answer:
         """Cited passages for `question`; QuestionError for an empty question, a bad k or mode.
 
-        `query_vector`, when given, is the embedding of `search_text(question, history)` (see `query_vectors`).
+        With a `history` (earlier user questions, or chat messages), the question is also searched
+        joined with the previous one, and read as a follow-up when that finds a clearly better answer.
         """
         k = checked_k(k)
         mode = mode or self.settings.mode
         if mode not in MODES:
             raise QuestionError(f"Unknown mode {mode!r}: use one of {', '.join(MODES)}.")
         question, notices = clean_question(question, self.settings.max_question_chars)
-        search = self.search_text(question, history)
-        vector = None
-        if mode != "bm25":
-            vector = query_vector if query_vector is not None else self.embedder.encode_query(search)
-        ranked = rank(self.index, search, vector, self.settings, mode, k, self._mask(languages, article_ids))
-        if mode == "bm25":
-            best = max((r.score for r in ranked), default=0.0) or 1.0
-            scores = [r.score / best for r in ranked]
-            no_answer = not ranked
-        else:
-            scores = [r.cosine for r in ranked]
-            no_answer = not ranked or scores[0] < self.settings.no_answer_threshold
-        hits = [self._hit(i + 1, r.position, s) for i, (r, s) in enumerate(zip(ranked, scores))]
+        mask = self._mask(languages, article_ids)
+        tries = [self._search(text, mode, k, mask) for text in search_texts(question, history)]
+        best = tries[0]
+        if len(tries) > 1 and tries[1][3] > best[3] + FOLLOW_UP_GAIN:
+            best = tries[1]
+        search, vector, hits, top = best
+        no_answer = not hits or top < self.refuse_below
         if highlight:
             hits = self._highlights(hits, search, vector)
         return Answer(question, tuple(hits), no_answer, search, notices)
 
-    def search_text(self, question: str, history=None) -> str:
-        """What `ask` searches for: the cleaned question, joined with the previous one when it follows up."""
-        return resolve_follow_up(clean_question(question, self.settings.max_question_chars)[0], history)
+    def _search(self, text: str, mode: str, k: int, mask) -> tuple[str, np.ndarray, list[Hit], float]:
+        """(text, its vector, hits with calibrated confidence, the best hit's confidence)."""
+        vector = self.query_vector(text)
+        ranking = rank(self.index, text, vector, self.settings, mode, k, mask)
+        confidence = self.calibration.probability(evidence(self.index, text, vector, ranking, self._languages))
+        if mode == "bm25":  # shown score: share of the best BM25 score
+            best = max((r.score for r in ranking.hits), default=0.0) or 1.0
+            scores = [r.score / best for r in ranking.hits]
+        else:
+            scores = [r.cosine for r in ranking.hits]
+        hits = [
+            self._hit(i + 1, r.position, s, float(c))
+            for i, (r, s, c) in enumerate(zip(ranking.hits, scores, confidence))
+        ]
+        return text, vector, hits, float(confidence[0]) if len(confidence) else 0.0
 
-    def query_vectors(self, searches: list[str], batch_size: int = 64) -> dict[str, np.ndarray]:
-        """Embeddings of many search texts, in batches (evaluation asks a thousand questions at once)."""
-        unique = list(dict.fromkeys(searches))
-        if not unique:
-            return {}
+    @property
+    def refuse_below(self) -> float:
+        """The calibrated confidence under which the answer is 'nothing relevant'."""
+        threshold = self.settings.no_answer_threshold
+        return threshold if threshold >= 0 else self.calibration.refuse_below
+
+    def query_vector(self, text: str) -> np.ndarray:
+        """The question's embedding (kept for a while: a conversation searches the same text again)."""
+        if text not in self._vectors:
+            self.prefetch([text])
+        self._vectors.move_to_end(text)
+        return self._vectors[text]
+
+    def prefetch(self, texts: list[str], batch_size: int = 64) -> None:
+        """Embed many search texts in batches ahead of `ask` (evaluation asks a thousand questions)."""
+        missing = [t for t in dict.fromkeys(texts) if t not in self._vectors]
+        if not missing:
+            return
         batch = getattr(self.embedder, "encode_queries", None)
-        vectors = batch(unique, batch_size) if batch else [self.embedder.encode_query(s) for s in unique]
-        return dict(zip(unique, vectors))
+        vectors = batch(missing, batch_size) if batch else [self.embedder.encode_query(t) for t in missing]
+        self._vectors.update(zip(missing, vectors))
+        while len(self._vectors) > max(VECTOR_CACHE, len(missing)):
+            self._vectors.popitem(last=False)
+
+    def search_texts(self, question: str, history=None) -> list[str]:
+        """Every text `ask(question, history=history)` may search for (see `prefetch`)."""
+        return search_texts(clean_question(question, self.settings.max_question_chars)[0], history)
 
     def _mask(self, languages, article_ids) -> np.ndarray | None:
         if not languages and not article_ids:
@@ -220,12 +245,12 @@ class Assistant:
             ]
         )
 
-    def _hit(self, rank_: int, position: int, score: float) -> Hit:
+    def _hit(self, rank_: int, position: int, score: float, confidence: float) -> Hit:
         chunk = self.index.chunks[position]
         citation = Citation(
             chunk.article_id, chunk.title, chunk.language, chunk.source, chunk.paragraph, chunk.start, chunk.end
         )
-        return Hit(rank_, 0.0 if math.isnan(score) else score, chunk.text, (), citation, chunk.id)
+        return Hit(rank_, 0.0 if math.isnan(score) else score, chunk.text, (), citation, chunk.id, confidence)
 
     def _highlights(self, hits: list[Hit], query: str, vector: np.ndarray | None) -> list[Hit]:
         """Mark the sentence(s) sharing the most query stems. Where none shares a word (a

@@ -39,27 +39,17 @@ class Evaluation:
         self.assistant, self.queries, self.k = assistant, queries, k
         self.judge = judge or Judge(assistant.index.chunks, assistant.index.articles.values())
         self.relevant = {q.id: self.judge.relevant(q) for q in queries}
-        self._vectors: dict = {}
 
     def run(self, mode: str, cold: bool = False) -> list[QueryResult]:
         """Ask every query with its conversation history and judge the passages; `cold`: ask only the queries
         that have a history, without it (to compare with)."""
         queries = self.conversations() if cold else self.queries
         histories = [[] if cold else list(q.history) for q in queries]
-        searches = [self.assistant.search_text(q.query, h) for q, h in zip(queries, histories)]
-        if mode != "bm25":
-            missing = [s for s in searches if s not in self._vectors]
-            self._vectors.update(self.assistant.query_vectors(missing) if missing else {})
+        searches = [t for q, h in zip(queries, histories) for t in self.assistant.search_texts(q.query, h)]
+        self.assistant.prefetch(searches)  # one batched model call instead of one per question
         results = []
-        for query, history, search in zip(queries, histories, searches):
-            answer = self.assistant.ask(
-                query.query,
-                k=self.k,
-                history=history,
-                mode=mode,
-                highlight=False,
-                query_vector=self._vectors.get(search),
-            )
+        for query, history in zip(queries, histories):
+            answer = self.assistant.ask(query.query, k=self.k, history=history, mode=mode, highlight=False)
             every = self.relevant[query.id]
             results.append(QueryResult(query, answer, [h.chunk_id in every for h in answer.hits], every))
         return results

@@ -1,7 +1,9 @@
 """Rank chunks for a query: dense (FAISS), BM25, or both fused.
 
-Fusion is a weighted sum of min-max normalised scores by default; reciprocal-rank fusion is the
-alternative. Both are settings, chosen by `assistant eval --mode all` on the shipped queries.
+Fusion is a weighted sum of min-max normalised scores by default (dense weight 0.4, chosen on the
+tuning parts of both shipped benchmarks: benchmarks/tune.py); reciprocal-rank fusion is the
+alternative. Both retrievers always run when a query vector is given, whatever the mode: their
+candidates are the evidence the calibrated confidence (assistant/confidence.py) is computed from.
 """
 
 from __future__ import annotations
@@ -19,7 +21,14 @@ from index.store import StoredIndex
 class Ranked:
     position: int  # chunk position in the index
     score: float  # fused score, used for ordering only
-    cosine: float  # dense similarity to the query (NaN in bm25 mode)
+    cosine: float  # dense similarity to the query (NaN without a query vector)
+
+
+@dataclass(frozen=True)
+class Ranking:
+    hits: list[Ranked]
+    dense: dict[int, float]  # the dense candidates: chunk position -> cosine
+    keyword: dict[int, float]  # the BM25 candidates: chunk position -> score
 
 
 def rank(
@@ -30,12 +39,13 @@ def rank(
     mode: str,
     k: int,
     allowed: np.ndarray | None = None,
-) -> list[Ranked]:
-    """The top k chunks; `allowed` is an optional boolean mask over chunks (filters)."""
+) -> Ranking:
+    """The top k chunks in `mode`, with both retrievers' candidates; `allowed` is an optional boolean mask
+    over chunks (filters)."""
     n = len(index.chunks)
     want = min(n, max(settings.candidates, k))
-    dense = _dense(index, query_vector, want, allowed) if mode != "bm25" else {}
-    bm25 = _bm25(index, query, want, allowed) if mode != "dense" else {}
+    dense = _dense(index, query_vector, want, allowed) if query_vector is not None else {}
+    bm25 = _bm25(index, query, want, allowed)
     if mode == "dense":
         fused = dense
     elif mode == "bm25":
@@ -45,8 +55,8 @@ def rank(
     else:
         fused = _rrf([dense, bm25], settings.rrf_k)
     order = sorted(fused, key=lambda p: -fused[p])[:k]
-    cosines = _cosines(index, query_vector, order)
-    return [Ranked(p, float(fused[p]), c) for p, c in zip(order, cosines)]
+    cosines = cosines_of(index, query_vector, order)
+    return Ranking([Ranked(p, float(fused[p]), c) for p, c in zip(order, cosines)], dense, bm25)
 
 
 def _dense(index: StoredIndex, vector, want: int, allowed) -> dict[int, float]:
@@ -86,7 +96,8 @@ def _weighted(dense: dict[int, float], bm25: dict[int, float], weight: float) ->
     return {p: weight * d.get(p, 0.0) + (1 - weight) * b.get(p, 0.0) for p in set(d) | set(b)}
 
 
-def _cosines(index: StoredIndex, vector, positions: list[int]) -> list[float]:
+def cosines_of(index: StoredIndex, vector, positions: list[int]) -> list[float]:
+    """Cosine of the query vector with each chunk at `positions` (NaN without a vector)."""
     if vector is None or not positions:
         return [float("nan")] * len(positions)
     return [float(c) for c in index.vectors[positions] @ vector]

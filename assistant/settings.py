@@ -65,8 +65,9 @@ class Settings:
         100, "Candidates each retriever hands to fusion.", "ASSISTANT_CANDIDATES", low=1, high=10_000
     )
     no_answer_threshold: float = _setting(
-        0.80,
-        "Below this cosine for the best passage, answer 'nothing relevant'.",
+        -1.0,
+        "Below this calibrated confidence (0-1) of the best passage, answer 'nothing relevant'; "
+        "-1: the threshold shipped with the calibration (assistant/calibration.json).",
         "ASSISTANT_NO_ANSWER",
         low=-1.0,
         high=1.0,

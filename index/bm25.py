@@ -43,6 +43,10 @@ def _stopwords(language: str) -> frozenset[str]:
     return frozenset(lists.get(language, ()))
 
 
+def _is_stopword(word: str, languages: list[str]) -> bool:
+    return any(word in _stopwords(lang) for lang in languages)
+
+
 def tokenize(text: str, language: str, ngrams: bool = True) -> list[str]:
     """Lower-cased words without stopwords, stemmed in `language`, then (optionally) their n-grams."""
     words = [w for w in _WORD.findall(text.lower()) if w not in _stopwords(language)]
@@ -82,6 +86,46 @@ class BM25Index:
     def num_docs(self) -> int:
         """How many chunks the keyword index holds."""
         return int(self._retriever.scores["num_docs"])
+
+    def coverage(self, text: str, languages: list[str], docs: list[int]) -> np.ndarray:
+        """For each chunk in `docs`: the idf-weighted share of the query's content words it contains.
+
+        A word counts whole when one of its stems occurs in the chunk, else by the share of its
+        n-grams that do (a compound's parts). A word the index has never seen weighs most: a question
+        about "boligstøtte" is not covered by a corpus that never says it. Evidence for the
+        calibrated "nothing relevant" decision.
+        """
+        words = list(dict.fromkeys(w for w in _WORD.findall(text.lower()) if not _is_stopword(w, languages)))
+        if not words or not docs:
+            return np.zeros(len(docs))
+        weights, stems, grams = [], [], []
+        for word in words:
+            ids = [self._vocab[s] for s in {_stemmer(lang).stemWord(word) for lang in languages} if s in self._vocab]
+            weights.append(max((self._idf(i) for i in ids), default=self._idf(None)))
+            stems.append(ids)
+            grams.append([self._vocab.get(g) for g in _ngrams(word)])
+        weights = np.array(weights)
+        shares = np.array([[self._share(s, g, doc) for s, g in zip(stems, grams)] for doc in docs])
+        return shares @ weights / weights.sum()
+
+    def _share(self, stems: list[int], grams: list[int | None], doc: int) -> float:
+        if any(self._holds(t, doc) for t in stems):
+            return 1.0
+        return sum(g is not None and self._holds(g, doc) for g in grams) / len(grams)
+
+    def _holds(self, token: int, doc: int) -> bool:
+        # bm25s keeps one column of the sparse score matrix per token: its rows are the chunks holding it.
+        postings = self._postings(token)
+        at = np.searchsorted(postings, doc)
+        return bool(at < len(postings) and postings[at] == doc)
+
+    def _postings(self, token: int) -> np.ndarray:
+        s = self._retriever.scores
+        return s["indices"][s["indptr"][token] : s["indptr"][token + 1]]
+
+    def _idf(self, token: int | None) -> float:
+        df = 0 if token is None else len(self._postings(token))
+        return float(np.log(1 + (self.num_docs - df + 0.5) / (df + 0.5)))
 
     def scores(self, tokens: list[str]) -> np.ndarray:
         """BM25 score of every chunk (in index order) for already tokenised query terms."""

@@ -1,0 +1,122 @@
+"""Fit the calibrated confidence (assistant/calibration.json) and the follow-up rule on tuning questions.
+
+    python benchmarks/calibrate.py            # fit on the tuning parts, print tables (tuning and held-out)
+    python benchmarks/calibrate.py --write    # ... and write assistant/calibration.json
+
+Uses the tuning parts (`"split": "tune"`) of both shipped benchmarks, answerable and out-of-scope
+questions alike: our articles (eval/queries.jsonl against corpus/articles) and SweQUAD-MC
+(eval/swequad/ against its own corpus). Each question's best passage gives one row of evidence
+(assistant/confidence.py); a logistic regression, each benchmark and class weighted equally, maps
+it to a probability; the refusal threshold is the highest that refuses at most 1 % of the
+answerable tuning questions of each benchmark. The held-out rows are printed for the record only.
+Indexes are built (incrementally) under var/eval/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from assistant.answer import Assistant  # noqa: E402
+from assistant.confidence import CALIBRATION_FILE, FEATURES, evidence  # noqa: E402
+from assistant.library import rebuild  # noqa: E402
+from assistant.queries import load_queries  # noqa: E402
+from assistant.retrieve import rank  # noqa: E402
+from assistant.settings import Settings  # noqa: E402
+from index.embed import Embedder  # noqa: E402
+
+BENCHMARKS = {
+    "ours": ("corpus/articles", ["eval/queries.jsonl"]),
+    "swequad": ("eval/swequad/corpus", ["eval/swequad/queries.jsonl", "eval/swequad/out_of_scope.jsonl"]),
+}
+MAX_REFUSED = 0.01
+
+
+def open_benchmark(name: str, embedder) -> Assistant:
+    corpus, _ = BENCHMARKS[name]
+    settings = Settings.from_env(corpus_dir=ROOT / corpus, index_dir=ROOT / "var" / "eval" / name / "index")
+    rebuild(settings, embedder, say=lambda _: None, progress=False)
+    return Assistant.open(settings=settings, embedder=embedder)
+
+
+def rows(assistant: Assistant, queries) -> np.ndarray:
+    """The evidence of each question's best passage (hybrid ranking)."""
+    assistant.prefetch([q.query for q in queries])
+    out = []
+    for q in queries:
+        vector = assistant.query_vector(q.query)
+        ranking = rank(assistant.index, q.query, vector, assistant.settings, "hybrid", 1)
+        out.append(evidence(assistant.index, q.query, vector, ranking, assistant._languages)[0])
+    return np.array(out)
+
+
+def fit(x: np.ndarray, y: np.ndarray, weight: np.ndarray, l2: float = 1.0, steps: int = 5000) -> dict:
+    """Weighted logistic regression on standardised features (plain gradient descent; a handful of numbers)."""
+    mean, scale = x.mean(0), x.std(0) + 1e-9
+    z = (x - mean) / scale
+    w, b = np.zeros(x.shape[1]), 0.0
+    weight = weight / weight.sum()
+    for _ in range(steps):
+        p = 1 / (1 + np.exp(-(z @ w + b)))
+        w -= 0.1 * (z.T @ (weight * (p - y)) + l2 * w / len(y))
+        b -= 0.1 * float(weight @ (p - y))
+    return {"mean": mean.tolist(), "scale": scale.tolist(), "weights": w.tolist(), "bias": b}
+
+
+def probability(model: dict, x: np.ndarray) -> np.ndarray:
+    z = (x - np.array(model["mean"])) / np.array(model["scale"])
+    return 1 / (1 + np.exp(-(z @ np.array(model["weights"]) + model["bias"])))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--write", action="store_true", help="write assistant/calibration.json")
+    args = parser.parse_args()
+    embedder = Embedder(Settings.from_env().model)
+    data = {}
+    for name, (_, files) in BENCHMARKS.items():
+        assistant = open_benchmark(name, embedder)
+        queries = [q for f in files for q in load_queries(ROOT / f)]
+        for split in ("tune", "heldout"):
+            chosen = [q for q in queries if q.split == split and not q.history]
+            data[name, split] = (rows(assistant, chosen), np.array([not q.out_of_scope for q in chosen]))
+    x = np.vstack([data[n, "tune"][0] for n in BENCHMARKS])
+    y = np.concatenate([data[n, "tune"][1] for n in BENCHMARKS]).astype(float)
+    groups = [(n, c) for n in BENCHMARKS for c in data[n, "tune"][1]]
+    weight = np.array([1.0 / groups.count(g) for g in groups])
+    model = fit(x, y, weight)
+    threshold = min(
+        float(np.quantile(probability(model, data[n, "tune"][0])[data[n, "tune"][1]], MAX_REFUSED)) for n in BENCHMARKS
+    )
+    print(f"features {FEATURES}: weights {np.round(model['weights'], 3).tolist()}, refuse below {threshold:.3f}")
+    print(f"{'benchmark':10} {'split':8} {'threshold':>9} {'in-scope refused':>18} {'out-of-scope refused':>22}")
+    for (name, split), (x_, y_) in data.items():
+        p = probability(model, x_)
+        for t in sorted({threshold, 0.2, 0.4}):
+            ins, oos = p[y_] < t, p[~y_] < t
+            print(
+                f"{name:10} {split:8} {t:9.3f} {ins.mean():8.3f} ({ins.sum():3d}/{len(ins):4d}) "
+                f"{oos.mean():12.3f} ({oos.sum():3d}/{len(oos):3d})"
+            )
+    if args.write:
+        record = {
+            "features": list(FEATURES),
+            **model,
+            "refuse_below": round(threshold, 4),
+            "fitted_on": "tuning parts of eval/queries.jsonl and eval/swequad/ (benchmarks/calibrate.py)",
+        }
+        CALIBRATION_FILE.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+        print(f"written {CALIBRATION_FILE}")
+
+
+if __name__ == "__main__":
+    main()
