@@ -55,7 +55,7 @@ def test_short_answer_is_verbatim_cited_and_first(handlers):
     assert len({s.text for s in answer.short_answer}) == len(answer.short_answer)
     assert html.index('class="short-answer"') < html.index('class="hit-card"')
     turn = len(history) - 1
-    assert f'data-act="source" data-turn="{turn}" data-rank="1">[1]</a>' in html
+    assert f'class="cite act act-source turn-{turn} rank-1">[1]</a>' in html
 
 
 def test_short_answer_skips_repeated_sentences_and_weak_pieces():
@@ -82,7 +82,7 @@ def test_no_answer_is_said_plainly_with_the_closest_titles(handlers):
     assert "Nothing relevant found" in html and "closest articles" in html
     titles = [h.citation.title for h in answers[-1].hits]
     assert all(escape(t) in html for t in titles)
-    assert html.count('class="hit-title"') == len(set(titles)) and 'class="hit-card"' not in html
+    assert html.count('class="hit-title act act-source') == len(set(titles)) and 'class="hit-card"' not in html
     assert answers[-1].short_answer == () and 'class="short-answer"' not in html
 
 
@@ -153,8 +153,10 @@ def test_more_context_holds_the_neighbouring_passages_of_the_same_article(handle
     assert len(around) > 1 and {c.article_id for c in around} == {hit.citation.article_id}
     card = html.split('class="hit-card"')[1]
     neighbour = next(c for c in around if c.id != hit.chunk_id)
-    assert escape(neighbour.text.split("\n")[0][:40]) in card and 'data-act="context"' in card
-    assert card.index('<div class="ctx">') < card.index('<div class="hit-text">') or neighbour.position > 0
+    assert escape(neighbour.text.split("\n")[0][:40]) in card and "act-context" in card
+    position = next(c.position for c in around if c.id == hit.chunk_id)
+    at = card.index(escape(neighbour.text.split("\n")[0][:40]))
+    assert (at < card.index('<div class="hit-text">')) == (neighbour.position < position)  # in reading order
 
 
 def _cited(html: str) -> str:
@@ -239,7 +241,7 @@ def test_copy_citation_carries_the_full_citation_as_text(handlers):
     hit = answers[-1].hits[0]
     c = hit.citation
     assert citation_text(hit) == f"{c.title}. {c.source}, ¶{c.paragraph}, characters {c.start}–{c.end} (Svenska)."
-    assert f'data-act="copy" data-cite="{escape(citation_text(hit))}"' in history[-1]["content"]
+    assert f'<button title="{escape(citation_text(hit))}" class="copy act act-copy' in history[-1]["content"]
 
 
 def _upload(tmp_path, name: str, data: bytes) -> Path:

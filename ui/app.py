@@ -23,7 +23,7 @@ EXAMPLES = [
 UPLOAD_TYPES = [".txt", ".md", ".html", ".htm"]
 FEEDBACK_HIGHLIGHT_CHARS = 160  # of the passage's marked sentence(s): enough for a test query
 SOURCE_HINT = '<p class="hint">Click a citation [n] or a passage title to open its article here.</p>'
-# The page's script: links and buttons inside the chat (plain HTML there) carry data-act; "copy" and
+# The page's script: links and buttons inside the chat (plain HTML there) carry class act-<what>; "copy" and
 # "context" happen in the page, the others are sent to Python through the hidden #ui-action box.
 PAGE_JS = """
 <script>
@@ -34,13 +34,17 @@ PAGE_JS = """
     box.value = text; document.body.appendChild(box); box.select(); document.execCommand('copy'); box.remove();
     return Promise.resolve();
   };
+  const part = (el, name) => {
+    const found = el.className.split(' ').find((c) => c.startsWith(name + '-'));
+    return found && found.slice(name.length + 1);
+  };
   document.addEventListener('click', (event) => {
-    const el = event.target.closest('[data-act]');
-    if (!el || el.dataset.act === 'card') return;
+    const el = event.target.closest('.act');
+    if (!el) return;
     event.preventDefault();
-    const act = el.dataset.act;
+    const act = part(el, 'act');
     if (act === 'copy') {
-      copy(el.dataset.cite).then(() => { el.textContent = 'Copied ✓'; });
+      copy(el.title).then(() => { el.textContent = 'Copied ✓'; });
       return;
     }
     if (act === 'context') {
@@ -53,7 +57,7 @@ PAGE_JS = """
       el.classList.add('chosen');
     }
     const box = document.querySelector('#ui-action textarea, #ui-action input');
-    box.value = [act, el.dataset.turn, el.dataset.rank, Date.now()].join(':');
+    box.value = [act, part(el, 'turn'), part(el, 'rank'), Date.now()].join(':');
     box.dispatchEvent(new Event('input', {bubbles: true}));
     setTimeout(() => document.querySelector('#ui-action-go').click(), 30);
   });

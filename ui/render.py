@@ -33,9 +33,10 @@ LABEL_NOTE = (
 )
 
 
-def _act(action: str, turn: int, rank: int) -> str:
-    """Attributes of an element the page's script turns into an action on passage `rank` of chat message `turn`."""
-    return f'data-act="{action}" data-turn="{turn}" data-rank="{rank}"'
+def _act(action: str, turn: int, rank: int, *classes: str) -> str:
+    """The class attribute of an element the page's script turns into an action on passage `rank` of chat
+    message `turn`. Classes, because the chat's HTML sanitiser removes data-* attributes."""
+    return f'class="{" ".join(classes)} act act-{action} turn-{turn} rank-{rank}"'
 
 
 def citation_text(hit: Hit) -> str:
@@ -57,21 +58,21 @@ def hit_card(hit: Hit, turn: int = 0, context: tuple[str, str] = ("", "")) -> st
     c, n = hit.citation, hit.rank
     highlight = " … ".join(escape(hit.text[a:b]) for a, b in hit.highlight) or escape(hit.text[:240]) + " …"
     before, after = (f'<div class="ctx">{escape(x)}</div>'.replace("\n", "<br>") if x else "" for x in context)
-    more = f'<button class="ctx-button" {_act("context", turn, n)}>More context</button>' if before or after else ""
+    more = f"<button {_act('context', turn, n, 'ctx-button')}>More context</button>" if before or after else ""
     return (
-        f'<div class="hit-card" {_act("card", turn, n)}>'
-        f'<div class="hit-head"><a href="#" class="cite-num" {_act("source", turn, n)}>[{n}]</a> '
-        f'<a href="#" class="hit-title" {_act("source", turn, n)}>{escape(c.title)}</a> {label_html(hit)}</div>'
+        f'<div class="hit-card" id="hit-{turn}-{n}">'
+        f'<div class="hit-head"><a href="#" {_act("source", turn, n, "cite-num")}>[{n}]</a> '
+        f'<a href="#" {_act("source", turn, n, "hit-title")}>{escape(c.title)}</a> {label_html(hit)}</div>'
         f'<div class="hit-meta">{escape(LANGUAGE_NAMES.get(c.language, c.language))} · ¶{c.paragraph} · '
         f"{escape(c.source)}</div>"
         f'<div class="hit-highlight">{highlight}</div>'
         f'<details class="hit-more"><summary>Whole passage</summary>{before}'
         f'<div class="hit-text">{_marked(hit.text, hit.highlight)}</div>{after}{more}</details>'
         f'<div class="hit-actions">'
-        f'<button class="fb" title="This passage helps" {_act("up", turn, n)}>👍</button>'
-        f'<button class="fb" title="This passage does not help" {_act("down", turn, n)}>👎</button>'
-        f'<button class="copy" title="Copy the citation as text" data-act="copy" '
-        f'data-cite="{escape(citation_text(hit))}">Copy citation</button></div>'
+        f'<button title="This passage helps" {_act("up", turn, n, "fb")}>👍 Useful</button>'
+        f'<button title="This passage does not help" {_act("down", turn, n, "fb")}>👎 Not useful</button>'
+        # The title holds the citation the script copies (and shows it on hover).
+        f'<button title="{escape(citation_text(hit))}" {_act("copy", turn, n, "copy")}>Copy citation</button></div>'
         f"</div>"
     )
 
@@ -81,7 +82,7 @@ def short_answer_html(answer: Answer, turn: int) -> str:
     if not answer.short_answer:
         return ""
     parts = [
-        f'{escape(s.text)} <a href="#" class="cite" {_act("source", turn, s.rank)}>[{s.rank}]</a>'
+        f'{escape(s.text)} <a href="#" {_act("source", turn, s.rank, "cite")}>[{s.rank}]</a>'
         for s in answer.short_answer
     ]
     return f'<div class="short-answer">{" ".join(parts)}</div>'
@@ -97,7 +98,7 @@ def answer_html(answer: Answer, turn: int = 0, contexts: dict | None = None) -> 
         for hit in answer.hits:
             firsts.setdefault(hit.citation.title, hit.rank)
         closest = "".join(
-            f'<li><a href="#" class="hit-title" {_act("source", turn, rank)}>{escape(title)}</a></li>'
+            f'<li><a href="#" {_act("source", turn, rank, "hit-title")}>{escape(title)}</a></li>'
             for title, rank in firsts.items()
         )
         closest = (
