@@ -15,6 +15,8 @@ MAX_SENTENCES = 3
 FROM_PASSAGES = 3  # only the top passages speak in the short answer
 MAX_CHARS = 320  # a longer "sentence" (a list, a table row) is cut at a word with an ellipsis
 MIN_CHARS = 12  # shorter pieces ("Ja.", a heading) say nothing on their own
+# A passage less than half as likely to answer (calibrated confidence) as the best one adds no sentence.
+RELATIVE_CONFIDENCE = 0.5
 
 
 @dataclass(frozen=True)
@@ -28,9 +30,13 @@ class Sentence:
 def short_answer(hits, max_sentences: int = MAX_SENTENCES) -> tuple[Sentence, ...]:
     """Up to `max_sentences` verbatim sentences from the top hits' highlights, best passage first; a
     sentence already taken (same words, ignoring case and spacing) is skipped, so repeated article
-    leads or quoted lines appear once."""
+    leads or quoted lines appear once; a passage far less likely to answer than the best one is left out."""
     chosen, seen = [], set()
-    for hit in list(hits)[:FROM_PASSAGES]:
+    hits = list(hits)[:FROM_PASSAGES]
+    best = max((hit.confidence for hit in hits), default=0.0)
+    for hit in hits:
+        if hit.confidence < RELATIVE_CONFIDENCE * best:
+            continue
         for start, end in hit.highlight:
             text = " ".join(hit.text[start:end].split())
             key = _key(text)

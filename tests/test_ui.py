@@ -73,6 +73,9 @@ def test_short_answer_skips_repeated_sentences_and_weak_pieces():
     assert [(s.text, s.rank) for s in short_answer(hits)] == [(same, 1)]
     assert as_text(short_answer(hits)) == f"{same} [1]"
     assert short_answer([]) == ()
+    sure, unsure = replace(hits[0], confidence=0.9), replace(hits[3], rank=2, confidence=0.3)
+    assert [s.rank for s in short_answer([sure, unsure])] == [1]  # far less likely to answer: left out
+    assert [s.rank for s in short_answer([sure, replace(unsure, confidence=0.6)])] == [1, 2]
 
 
 def test_no_answer_is_said_plainly_with_the_closest_titles(handlers):

@@ -65,13 +65,13 @@ PAGE_JS = """
 </script>
 """
 # After an answer: scroll the chat (not the page) so the newest answer starts at its top.
-SCROLL_TO_NEWEST = """() => { setTimeout(() => {
+SCROLL_TO_NEWEST = """() => { const show = () => {
   const all = document.querySelectorAll('#chat .answer, #chat .notice');
   const last = all[all.length - 1]; if (!last) return;
   let box = last.parentElement;
   while (box && box.scrollHeight <= box.clientHeight + 1) box = box.parentElement;
   if (box) box.scrollTop += last.getBoundingClientRect().top - box.getBoundingClientRect().top - 48;
-}, 100); }"""
+}; [100, 400, 1000].forEach((ms) => setTimeout(show, ms)); }"""  # again once late images/fonts shift it
 SCROLL_TO_PASSAGE = """() => { setTimeout(() => {
   const m = document.querySelector('#source-view mark.cited-passage');
   if (m) m.scrollIntoView({block: 'center'});
