@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import ast
 import json
+import os
+import shutil
+import tempfile
 import time
 from dataclasses import asdict, replace
 from html import escape
@@ -376,6 +379,7 @@ def test_gradio_client_ask_endpoint(server):
     data = result if isinstance(result, dict) else json.loads(result)
     assert len(data["passages"]) == 3
     assert data["passages"][0]["citation"]["title"] == "Utbildningskonferens – Ny lagstiftning inom äldreomsorgen"
+    assert "[1]" in data["short_answer"] and {p["label"] for p in data["passages"]} <= {"strong", "partial", "weak"}
 
 
 @pytest.mark.integration
@@ -459,43 +463,132 @@ def test_long_unbroken_text_wraps_inside_its_card(handlers):
         browser.close()
 
 
+@pytest.fixture
+def own_server(real_index, tmp_path):
+    """A server over a private copy of the real corpus and index: the browser test adds an article."""
+    from tests.conftest import serving
+
+    shutil.copytree(real_index.corpus_dir, tmp_path / "corpus")
+    shutil.copytree(real_index.index_dir, tmp_path / "index", symlinks=True)
+    settings = replace(real_index, corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index")
+    with serving(settings, tmp_path) as running:
+        yield running
+
+
+NEW_ARTICLE = (
+    "Nytt badhus i Sundsvall\n\nSundsvalls kommun bygger ett nytt badhus vid Norrmalm. Badhuset öppnar i juni "
+    "2027 och får en femtiometersbassäng. Bygget kostar 400 miljoner kronor.\n"
+)
+SCREENSHOTS = Path(os.environ.get("UI_SCREENSHOTS", tempfile.gettempdir())) / "assistant-ui-screens"
+
+
+def _wait_for(condition, seconds=30):
+    deadline = time.time() + seconds
+    while time.time() < deadline and not condition():
+        time.sleep(0.3)
+    return condition()
+
+
 @pytest.mark.browser
-def test_real_browser_chat_source_and_feedback(server, tmp_path):
+def test_real_browser_short_answer_source_context_feedback_export_and_upload(own_server, tmp_path):
     from playwright.sync_api import sync_playwright
 
-    url, feedback = server
+    url, feedback = own_server
+    SCREENSHOTS.mkdir(exist_ok=True)
     with sync_playwright() as p:
         browser = _chromium(p)
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        context = browser.new_context(viewport={"width": 1400, "height": 900}, accept_downloads=True)
+        context.grant_permissions(["clipboard-read", "clipboard-write"], origin=url.rstrip("/"))
+        page = context.new_page()
         page.goto(url)
         page.fill("#question textarea", "Vem är stadsdelsdirektör i Farsta?")
         page.click("#ask-button")
-        page.wait_for_selector("#chat .hit-card", timeout=60_000)
-        titles = page.locator("#chat .hit-title").all_inner_texts()
-        assert "Fokus på arbetssituationen i Stockholms stad" in titles
-        page.locator("#citations label", has_text="Fokus på arbetssituationen").first.click()
+        page.wait_for_selector("#chat .answer", timeout=60_000)
+        answer = page.locator("#chat .answer").last
+        short = answer.locator(".short-answer")
+        assert "[1]" in short.inner_text() and len(short.inner_text()) > 30
+        first = answer.locator(".hit-card").first
+        title = first.locator(".hit-title").inner_text()
+        assert title == "Fokus på arbetssituationen i Stockholms stad"
+        assert first.locator(".label").get_attribute("title").startswith(first.locator(".label").inner_text().title())
+
+        # The newest answer starts in view: its top lies inside the chat's visible box.
+        page.wait_for_timeout(1200)
+        top = answer.evaluate("e => e.getBoundingClientRect().top")
+        box = page.locator("#chat").evaluate("e => [e.getBoundingClientRect().top, e.getBoundingClientRect().bottom]")
+        assert box[0] <= top < box[1] - 100, (top, box)
+
+        # [1] opens the source beside the chat, the cited passage marked and in view.
+        short.locator(".act-source.rank-1").click()
         mark = page.locator("#source-view mark#cited-passage")
         mark.wait_for(timeout=30_000)
-        assert mark.is_visible() and len(mark.inner_text()) > 20
-        assert "Fokus på arbetssituationen i Stockholms stad" in page.locator("#source-view").inner_text()
-        page.screenshot(path=str(tmp_path / "desktop.png"), full_page=True)
-        page.locator("#chat button[aria-label='Like']").last.click()
-        deadline = time.time() + 20
-        while time.time() < deadline and not (feedback.exists() and feedback.read_text().strip()):
-            time.sleep(0.5)
+        assert mark.is_visible() and title in page.locator("#source-view .source-head").inner_text()
+        passage = " ".join(first.locator(".hit-text").text_content().split())
+        assert " ".join(mark.inner_text().split())[:60] in passage
+        assert page.locator("#source-column").evaluate("e => e.getBoundingClientRect().left") > 600  # beside
+        page.click("#source-next")
+        page.wait_for_function("document.querySelector('#source-view .source-head').innerText.startsWith('[2]')")
+
+        # A card opens to its whole passage; "More context" adds the neighbouring passages.
+        first.locator("summary").click()
+        assert first.locator(".hit-text").is_visible() and not first.locator(".ctx").first.is_visible()
+        first.locator(".ctx-button").click()
+        assert first.locator(".ctx").first.is_visible()
+        page.screenshot(path=str(SCREENSHOTS / "desktop-1400.png"))
+
+        # 👍 on passage [2] writes one line naming that passage.
+        second = answer.locator(".hit-card").nth(1)
+        second.locator(".act-up").click()
+        assert _wait_for(lambda: feedback.exists() and feedback.read_text().strip())
         row = json.loads(feedback.read_text().splitlines()[-1])
         assert row["verdict"] == "up" and row["question"] == "Vem är stadsdelsdirektör i Farsta?"
+        assert row["citation"]["title"] == second.locator(".hit-title").inner_text() and row["chunk_id"]
+        assert "[2]" in page.locator("#feedback-note").inner_text()
+
+        # Copy one citation; download the conversation as Markdown.
+        first.locator(".act-copy").click()
+        page.wait_for_function("document.querySelector('#chat .answer .act-copy').innerText.includes('Copied')")
+        assert page.evaluate("navigator.clipboard.readText()").startswith(title + ".")
+        with page.expect_download() as download:
+            page.click("#download")
+        markdown = Path(download.value.path()).read_text()
+        assert "## Vem är stadsdelsdirektör i Farsta?" in markdown and f"**[1]** {title}." in markdown
+
+        # Add an article from the page, then ask what only it answers.
+        page.get_by_text("Add articles and index").click()
+        (tmp_path / "badhus.txt").write_text(NEW_ARTICLE)
+        page.set_input_files("#upload input[type=file]", str(tmp_path / "badhus.txt"))
+        page.wait_for_timeout(1500)
+        page.click("#add-button")
+        page.wait_for_function("document.querySelector('#upload-note').innerText.includes('Rebuilt')", timeout=120_000)
+        assert "Added uploads/badhus.txt" in page.locator("#upload-note").inner_text()
+        page.fill("#question textarea", "När öppnar det nya badhuset i Sundsvall?")
+        page.click("#ask-button")
+        page.wait_for_function("document.querySelectorAll('#chat .answer').length == 2", timeout=60_000)
+        newest = page.locator("#chat .answer").last
+        assert newest.locator(".hit-title").first.inner_text() == "Nytt badhus i Sundsvall"
+        assert "juni 2027" in newest.locator(".short-answer").inner_text()
+        page.screenshot(path=str(SCREENSHOTS / "desktop-1400-full.png"), full_page=True)
 
         phone = browser.new_page(viewport={"width": 390, "height": 844})
         phone.goto(url)
         phone.fill("#question textarea", "Hvem er faglig koordinator i Billund?")
         phone.click("#ask-button")
-        phone.wait_for_selector("#chat .hit-card", timeout=60_000)
+        phone.wait_for_selector("#chat .answer", timeout=60_000)
+        phone.wait_for_timeout(1200)
+        phone.screenshot(path=str(SCREENSHOTS / "phone-390.png"))
+        phone.locator("#chat .short-answer .act-source.rank-1, #chat .answer .act-source").first.click()
+        phone.locator("#source-view mark#cited-passage").wait_for(timeout=30_000)
+        phone.wait_for_timeout(800)
+        assert phone.locator("#source-view mark#cited-passage").evaluate(
+            "e => e.getBoundingClientRect().top < window.innerHeight && e.getBoundingClientRect().bottom > 0"
+        ), "the source panel (below the chat on a phone) is scrolled into view"
         overflow = phone.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 1, f"page scrolls sideways by {overflow}px at 390 px"
-        phone.screenshot(path=str(tmp_path / "phone.png"), full_page=True)
+        phone.screenshot(path=str(SCREENSHOTS / "phone-390-source.png"))
+        phone.screenshot(path=str(SCREENSHOTS / "phone-390-full.png"), full_page=True)
         browser.close()
-    assert (tmp_path / "desktop.png").stat().st_size > 20_000
+    assert (SCREENSHOTS / "desktop-1400.png").stat().st_size > 20_000
 
 
 def test_failed_logins_are_throttled_per_user():

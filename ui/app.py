@@ -72,10 +72,10 @@ SCROLL_TO_NEWEST = """() => { const show = () => {
   while (box && box.scrollHeight <= box.clientHeight + 1) box = box.parentElement;
   if (box) box.scrollTop += last.getBoundingClientRect().top - box.getBoundingClientRect().top - 48;
 }; [100, 400, 1000].forEach((ms) => setTimeout(show, ms)); }"""  # again once late images/fonts shift it
-SCROLL_TO_PASSAGE = """() => { setTimeout(() => {
+SCROLL_TO_PASSAGE = """() => { const show = () => {
   const m = document.querySelector('#source-view mark.cited-passage');
   if (m) m.scrollIntoView({block: 'center'});
-}, 50); }"""
+}; [60, 400].forEach((ms) => setTimeout(show, ms)); }"""  # on a phone the panel is below: the page scrolls too
 
 
 class Handlers:
