@@ -17,6 +17,7 @@ import pytest
 from assistant.errors import QuestionError
 from assistant.library import rebuild
 from assistant.settings import Settings
+from assistant.summary import Sentence
 from ui.app import SOURCE_HINT, Handlers
 from ui.render import answer_html, citation_text
 
@@ -447,14 +448,19 @@ def test_long_unbroken_text_wraps_inside_its_card(handlers):
 
     from ui.render import CSS
 
-    _, answers, _ = ask(handlers, "Umeå", k=1)
+    _, answers = ask(handlers, "Umeå", k=1)
     hit = answers[-1].hits[0]
     long = replace(hit, text="x" * 3000 + " " + hit.text, citation=replace(hit.citation, title="T" * 400))
-    html = answer_html(replace(answers[-1], hits=(long,)))
+    answer = replace(answers[-1], hits=(long,), short_answer=(Sentence("y" * 2000, 1),))
+    html = answer_html(answer, 1, {hit.chunk_id: ("z" * 2000, "w" * 2000)})
     with sync_playwright() as p:
         browser = _chromium(p)
         page = browser.new_page(viewport={"width": 390, "height": 844})
         page.set_content(f"<style>{CSS}</style><div id='box' style='width: 360px'>{html}</div>")
+        page.evaluate("document.querySelector('details').open = true")
+        page.evaluate("document.querySelector('.hit-card').classList.add('with-context')")
+        assert page.locator(".ctx").first.is_visible()
+        assert page.locator(".short-answer").evaluate("e => e.scrollWidth - e.clientWidth") <= 1
         card = page.locator(".hit-card")
         assert card.evaluate("e => e.scrollWidth - e.clientWidth") <= 1
         right = "e => e.getBoundingClientRect().right"
