@@ -261,7 +261,7 @@ def _upload(tmp_path, name: str, data: bytes) -> Path:
 def test_upload_adds_a_new_article_and_rebuilds(handlers, tmp_path):
     path = _upload(tmp_path, "Malmö skolor.txt", "Ny artikel om Malmö\n\nMalmö bygger tre nya skolor.\n".encode())
     message = handlers.upload([str(path)])
-    assert "Added uploads/Malmö skolor.txt." in message and "1 added" in message
+    assert "Added uploads/Malmö skolor.txt." in message and "1 added" in message and "articles" not in message
     assert (handlers.settings.corpus_dir / "uploads" / "Malmö skolor.txt").read_bytes() == path.read_bytes()
     _, answers = ask(handlers, "Malmö bygger skolor", k=1)
     assert answers[-1].hits[0].citation.title == "Ny artikel om Malmö"

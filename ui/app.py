@@ -258,7 +258,7 @@ class Handlers:
         lines += [f"{name}: already in the corpus as {where}; not added again." for name, where in report.duplicates]
         lines += [f"{name}: not added — {why}." for name, why in report.rejected]
         if report.added:
-            lines.append(self.rebuild(say))
+            lines.append(self.rebuild(say, with_status=False))  # the page shows the status beside it
         return "\n\n".join(lines)
 
     # --- API and index panel ---------------------------------------------------------------
@@ -273,7 +273,9 @@ class Handlers:
             return f"⚠️ {self.error}"
         return status_markdown(self.assistant.index.manifest)
 
-    def rebuild(self, say=lambda _: None) -> str:
+    def rebuild(self, say=lambda _: None, with_status: bool = True) -> str:
+        """Rebuild the index (only what changed is embedded) and switch to it; one message saying what
+        changed, followed by the index status unless `with_status` is False."""
         if not self._rebuild_lock.acquire(blocking=False):
             return "A rebuild is already running."
         try:
@@ -285,7 +287,8 @@ class Handlers:
         self.reload()
         return (
             f"Rebuilt: {len(report.added)} added, {len(report.changed)} changed, {len(report.removed)} "
-            f"removed, {len(report.reused)} reused; {report.embedded} passages embedded.\n\n{self.status()}"
+            f"removed, {len(report.reused)} reused; {report.embedded} passages embedded."
+            + (f"\n\n{self.status()}" if with_status else "")
         )
 
     def languages(self) -> list[str]:
