@@ -18,6 +18,7 @@ from assistant.confidence import Calibration, evidence
 from assistant.errors import QuestionError
 from assistant.retrieve import rank
 from assistant.settings import MAX_PASSAGES, MODES, Settings
+from assistant.summary import Sentence, as_text, short_answer
 from corpus.chunk import article_sentences
 from corpus.types import Chunk
 from index.bm25 import query_tokens
@@ -72,6 +73,8 @@ class Answer:
     no_answer: bool
     search_query: str  # what was searched: the question, or the question joined with the previous one
     notices: tuple[str, ...] = field(default=())
+    # The 1-3 sentences on top, verbatim from the top passages (see assistant/summary.py); () when no_answer.
+    short_answer: tuple[Sentence, ...] = field(default=())
 
     def to_dict(self) -> dict:
         return {
@@ -79,9 +82,12 @@ class Answer:
             "no_answer": self.no_answer,
             "search_query": self.search_query,
             "notices": list(self.notices),
+            "short_answer": as_text(self.short_answer),
+            "short_answer_sentences": [asdict(s) for s in self.short_answer],
             "passages": [
                 {
                     "rank": h.rank,
+                    "chunk_id": h.chunk_id,
                     "score": round(h.score, 4),
                     "confidence": round(h.confidence, 4),
                     "label": h.label,
@@ -189,7 +195,7 @@ class Assistant:
         no_answer = not hits or top < self.refuse_below
         if highlight:
             hits = self._highlights(hits, search, vector)
-        return Answer(question, tuple(hits), no_answer, search, notices)
+        return Answer(question, tuple(hits), no_answer, search, notices, () if no_answer else short_answer(hits))
 
     def _search(self, text: str, mode: str, k: int, mask) -> tuple[str, np.ndarray, list[Hit], float]:
         """(text, its vector, hits with calibrated confidence, the best hit's confidence)."""

@@ -92,6 +92,13 @@ class Settings:
         low=0,
         high=100_000,
     )
+    max_upload_mb: float = _setting(
+        5.0,
+        "Largest file the web page accepts for adding to the corpus, in MB.",
+        "ASSISTANT_MAX_UPLOAD_MB",
+        low=0.001,
+        high=1000,
+    )
     hnsw_threshold: int = _setting(
         50_000,
         "From this many chunks on, the index is HNSW instead of exact search.",

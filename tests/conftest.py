@@ -3,6 +3,7 @@ corpus (session-scoped, built once) for integration tests."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -120,18 +121,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def server(real_index, tmp_path_factory):
+@contextlib.contextmanager
+def serving(settings: Settings, folder: Path):
+    """`assistant serve` on a free port over `settings`' corpus and index, feedback in `folder`:
+    yields (url, feedback file)."""
     port = free_port()
-    feedback = tmp_path_factory.mktemp("server") / "feedback.jsonl"
+    feedback = folder / "feedback.jsonl"
     env = {
         **os.environ,
-        "ASSISTANT_INDEX": str(real_index.index_dir),
-        "ASSISTANT_CORPUS": str(real_index.corpus_dir),
+        "ASSISTANT_INDEX": str(settings.index_dir),
+        "ASSISTANT_CORPUS": str(settings.corpus_dir),
         "ASSISTANT_FEEDBACK": str(feedback),
         "GRADIO_ANALYTICS_ENABLED": "False",
     }
-    log = open(tmp_path_factory.mktemp("log") / "server.log", "w")
+    log = open(folder / "server.log", "w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "assistant.cli", "serve", "--port", str(port)],
         env=env,
@@ -151,6 +154,14 @@ def server(real_index, tmp_path_factory):
     else:
         proc.kill()
         raise RuntimeError("server did not start: " + Path(log.name).read_text())
-    yield url, feedback
-    proc.terminate()
-    proc.wait(timeout=20)
+    try:
+        yield url, feedback
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+@pytest.fixture(scope="session")
+def server(real_index, tmp_path_factory):
+    with serving(real_index, tmp_path_factory.mktemp("server")) as running:
+        yield running

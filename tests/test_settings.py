@@ -29,6 +29,7 @@ BAD = {
     "feedback_max_bytes": ["0", "x", "-1"],
     "hnsw_threshold": ["0", "x"],
     "max_file_mb": ["-1", "x", "100001"],
+    "max_upload_mb": ["0", "-1", "x", "1001"],
     "auth": ["admin", ":secret", "admin:", ":"],
 }
 FIELDS = {f.name: f for f in dataclasses.fields(Settings)}

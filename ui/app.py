@@ -1,29 +1,81 @@
 """The Gradio app. `Handlers` holds the logic (tested directly); `build_app` only wires it up."""
 
 import json
+import tempfile
 import threading
 from dataclasses import asdict
 from datetime import UTC, datetime
 from html import escape
+from pathlib import Path
 
-from assistant.answer import Answer, Assistant
+from assistant.answer import Answer, Assistant, Hit
 from assistant.errors import AssistantError
-from assistant.library import rebuild, source
+from assistant.library import add_files, rebuild, source
 from assistant.settings import MODES, Settings
 from ui.login import Login
-from ui.render import CSS, LANGUAGE_NAMES, answer_html, citation_label, source_html, status_markdown
+from ui.render import CSS, LANGUAGE_NAMES, answer_html, markdown, source_html, status_markdown
 
 EXAMPLES = [
     "Hur många socialsekreterare arbetar i Stockholms stad?",
     "Hvem er faglig koordinator i Billund Kommune?",
     "What did Farsta introduce to reduce stress?",
 ]
-# The app has no upload component; this caps what Gradio's upload route accepts from anyone.
-MAX_UPLOAD = "1kb"
-FEEDBACK_HIGHLIGHT_CHARS = 160  # of the top passage's marked sentence(s): enough for a test query
-SCROLL_TO_PASSAGE = (
-    "() => { const m = document.querySelector('#cited-passage'); if (m) m.scrollIntoView({block: 'center'}); }"
-)
+UPLOAD_TYPES = [".txt", ".md", ".html", ".htm"]
+FEEDBACK_HIGHLIGHT_CHARS = 160  # of the passage's marked sentence(s): enough for a test query
+SOURCE_HINT = '<p class="hint">Click a citation [n] or a passage title to open its article here.</p>'
+# The page's script: links and buttons inside the chat (plain HTML there) carry class act-<what>; "copy" and
+# "context" happen in the page, the others are sent to Python through the hidden #ui-action box.
+PAGE_JS = """
+<script>
+(() => {
+  const copy = (text) => {
+    if (navigator.clipboard && window.isSecureContext) return navigator.clipboard.writeText(text);
+    const box = document.createElement('textarea');
+    box.value = text; document.body.appendChild(box); box.select(); document.execCommand('copy'); box.remove();
+    return Promise.resolve();
+  };
+  const part = (el, name) => {
+    const found = el.className.split(' ').find((c) => c.startsWith(name + '-'));
+    return found && found.slice(name.length + 1);
+  };
+  document.addEventListener('click', (event) => {
+    const el = event.target.closest('.act');
+    if (!el) return;
+    event.preventDefault();
+    const act = part(el, 'act');
+    if (act === 'copy') {
+      copy(el.title).then(() => { el.textContent = 'Copied ✓'; });
+      return;
+    }
+    if (act === 'context') {
+      const on = el.closest('.hit-card').classList.toggle('with-context');
+      el.textContent = on ? 'Less context' : 'More context';
+      return;
+    }
+    if (act === 'up' || act === 'down') {
+      el.parentElement.querySelectorAll('.fb').forEach((b) => b.classList.remove('chosen'));
+      el.classList.add('chosen');
+    }
+    const box = document.querySelector('#ui-action textarea, #ui-action input');
+    box.value = [act, part(el, 'turn'), part(el, 'rank'), Date.now()].join(':');
+    box.dispatchEvent(new Event('input', {bubbles: true}));
+    setTimeout(() => document.querySelector('#ui-action-go').click(), 30);
+  });
+})();
+</script>
+"""
+# After an answer: scroll the chat (not the page) so the newest answer starts at its top.
+SCROLL_TO_NEWEST = """() => { const show = () => {
+  const all = document.querySelectorAll('#chat .answer, #chat .notice');
+  const last = all[all.length - 1]; if (!last) return;
+  let box = last.parentElement;
+  while (box && box.scrollHeight <= box.clientHeight + 1) box = box.parentElement;
+  if (box) box.scrollTop += last.getBoundingClientRect().top - box.getBoundingClientRect().top - 48;
+}; [100, 400, 1000].forEach((ms) => setTimeout(show, ms)); }"""  # again once late images/fonts shift it
+SCROLL_TO_PASSAGE = """() => { const show = () => {
+  const m = document.querySelector('#source-view mark.cited-passage');
+  if (m) m.scrollIntoView({block: 'center'});
+}; [60, 400].forEach((ms) => setTimeout(show, ms)); }"""  # on a phone the panel is below: the page scrolls too
 
 
 class Handlers:
@@ -36,6 +88,7 @@ class Handlers:
         self.assistant: Assistant | None = None
         self._feedback_lock = threading.Lock()
         self._rebuild_lock = threading.Lock()
+        self._exports = Path(tempfile.mkdtemp(prefix="assistant-export-"))
         self.reload()
 
     def reload(self) -> None:
@@ -48,6 +101,11 @@ class Handlers:
         self.embedder = assistant.embedder
         self.assistant, self.error = assistant, None  # one assignment: questions in flight keep the old one
 
+    def _ready(self) -> Assistant:
+        if self.assistant is None:
+            raise AssistantError(self.error or "The index is not loaded.")
+        return self.assistant
+
     # --- chat -----------------------------------------------------------------------------
     def respond(
         self,
@@ -59,12 +117,11 @@ class Handlers:
         languages: list[str] | None = None,
         articles: list[str] | None = None,
     ):
-        """One turn: returns (history, answers, citation choices)."""
+        """One turn: returns (history, answers); `answers[i]` is the Answer shown as chat message i."""
         history, answers = list(history or []), list(answers or [])
         try:
-            if self.assistant is None:
-                raise AssistantError(self.error or "The index is not loaded.")
-            answer = self.assistant.ask(
+            assistant = self._ready()
+            answer = assistant.ask(
                 message,
                 k=k,
                 history=history,
@@ -72,55 +129,91 @@ class Handlers:
                 languages=languages or None,
                 article_ids=self._article_ids(articles),
             )
-            content, entry = answer_html(answer), answer
+            content, entry = answer_html(answer, len(history) + 1, self._contexts(assistant, answer)), answer
         except AssistantError as exc:
             content, entry = _notice(exc), None
         history += [{"role": "user", "content": message or ""}, {"role": "assistant", "content": content}]
         answers += [None, entry]
-        return history, answers, self.citation_choices(entry)
+        return history, answers
 
     @staticmethod
-    def citation_choices(answer: Answer | None) -> list[str]:
-        if answer is None or answer.no_answer:
-            return []
-        return [citation_label(h) for h in answer.hits]
+    def _contexts(assistant: Assistant, answer: Answer) -> dict:
+        """chunk id -> (text of the passage before it, after it) in the same article, for "More context"."""
+        if answer.no_answer:
+            return {}
+        out = {}
+        for hit in answer.hits:
+            around = assistant.context(hit.chunk_id, 1, 1)
+            at = next(i for i, c in enumerate(around) if c.id == hit.chunk_id)
+            out[hit.chunk_id] = ("\n".join(c.text for c in around[:at]), "\n".join(c.text for c in around[at + 1 :]))
+        return out
 
     def _article_ids(self, titles: list[str] | None) -> list[str] | None:
         if not titles or self.assistant is None:
             return None
         return [a.id for a in self.assistant.index.articles.values() if a.title in titles]
 
-    # --- sources ---------------------------------------------------------------------------
-    def open_source(self, choice: str | None, answers: list) -> str:
-        """The source of the chosen citation of the latest answer, passage marked."""
-        answer = next((a for a in reversed(answers or []) if a is not None), None)
-        if not choice or answer is None:
-            return ""
-        hit = next((h for h in answer.hits if citation_label(h) == choice), None)
-        if hit is None:
-            return ""
+    @staticmethod
+    def _hit(answers: list, turn, rank) -> tuple[Answer, Hit] | None:
+        """The answer shown as chat message `turn` and its passage `rank`, if both exist."""
         try:
-            if self.assistant is None:
-                raise AssistantError(self.error or "The index is not loaded.")
-            view = source(self.assistant, hit.citation)
+            turn, rank = int(turn), int(rank)
+        except (TypeError, ValueError):
+            return None
+        answer = answers[turn] if 0 <= turn < len(answers or []) else None
+        hit = next((h for h in answer.hits if h.rank == rank), None) if answer is not None else None
+        return (answer, hit) if hit is not None else None
+
+    # --- sources ---------------------------------------------------------------------------
+    def open_source(self, answers: list, turn, rank) -> str:
+        """The article of passage `rank` of chat message `turn`, the passage marked."""
+        found = self._hit(answers, turn, rank)
+        if found is None:
+            return SOURCE_HINT
+        answer, hit = found
+        try:
+            view = source(self._ready(), hit.citation)
         except AssistantError as exc:
             return _notice(exc)
         notice = _notice(view.notice) if view.notice else ""
-        return notice + source_html(view.text, view.title, view.source, view.start, view.end, view.window)
+        heading = f'<span class="cite-num">[{hit.rank}]</span> of {len(answer.hits)} · '
+        return notice + source_html(view.text, view.title, view.source, view.start, view.end, view.window, heading)
+
+    def step_source(self, answers: list, where: list | None, delta: int) -> tuple[str, list | None]:
+        """Previous (-1) or next (+1) citation of the answer whose source is open: (html, new position)."""
+        if not where or self._hit(answers, where[0], where[1]) is None:
+            return SOURCE_HINT, where
+        answer, _ = self._hit(answers, *where)
+        rank = min(max(1, int(where[1]) + delta), len(answer.hits))
+        return self.open_source(answers, where[0], rank), [where[0], rank]
+
+    # --- actions from the chat's links and buttons -------------------------------------------
+    def action(self, command: str, answers: list, where: list | None) -> tuple[str | None, str | None, list | None]:
+        """One click inside the chat, as "act:turn:rank:nonce": opens a source or records a verdict.
+        Returns (source html or None to keep it, feedback note or None, source position)."""
+        act, turn, rank = ((command or "").split(":") + ["", "", ""])[:3]
+        if act == "source":
+            return self.open_source(answers, turn, rank), None, [turn, rank]
+        if act in ("up", "down"):
+            return None, self.feedback(answers, turn, rank, act == "up"), where
+        return None, None, where
 
     # --- feedback --------------------------------------------------------------------------
-    def feedback(self, message_index: int, liked: bool | None, answers: list) -> str:
-        """Append one small line per verdict (question, chunk ids, citations; no passage texts), up to
-        the size limit."""
-        answer = answers[message_index] if 0 <= message_index < len(answers or []) else None
-        if answer is None or liked is None:
+    def feedback(self, answers: list, turn, rank, liked: bool) -> str:
+        """Append one line for a 👍/👎 on one passage: question, passage id, citation, its marked sentence,
+        index version and time; up to the size limit."""
+        found = self._hit(answers, turn, rank)
+        if found is None:
             return ""
+        answer, hit = found
         row = {
             "time": datetime.now(UTC).isoformat(timespec="seconds"),
             "question": answer.question,
             "verdict": "up" if liked else "down",
-            "no_answer": answer.no_answer,
-            "passages": [_feedback_passage(h, top=h is answer.hits[0]) for h in answer.hits],
+            "chunk_id": hit.chunk_id,
+            "citation": asdict(hit.citation),
+            "highlight": hit.highlight_text[:FEEDBACK_HIGHLIGHT_CHARS],
+            "index_version": self.index_version(),
         }
         line = (json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
         path, limit = self.settings.feedback_file, self.settings.feedback_max_bytes
@@ -136,22 +229,53 @@ class Handlers:
                     fh.write(line)
         except OSError as exc:
             return f"Feedback not saved: cannot write {path} ({exc.strerror or exc})."
-        return "Thanks — feedback saved."
+        return f"Thanks — feedback on [{hit.rank}] {hit.citation.title} saved."
+
+    def index_version(self) -> str:
+        """When the index in use was built (its manifest's built_at): feedback and exports name it."""
+        return self.assistant.index.manifest.built_at if self.assistant else ""
+
+    # --- keep and share --------------------------------------------------------------------
+    def export(self, answers: list) -> str | None:
+        """The conversation as a Markdown file (a new one per call); None before the first answer."""
+        if not any(a is not None for a in answers or []):
+            return None
+        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S-%f")
+        path = self._exports / f"conversation-{stamp}.md"
+        path.write_text(markdown(answers, self.index_version()), encoding="utf-8")
+        return str(path)
+
+    # --- adding articles -------------------------------------------------------------------
+    def upload(self, files: list | None, say=lambda _: None) -> str:
+        """Add uploaded files to the corpus folder and, if any was new, rebuild the index; one message
+        saying what was added, what was already there and what was refused and why."""
+        files = [f for f in files or [] if f]
+        if not files:
+            return "Choose one or more .txt, .md or .html files first."
+        named = [(getattr(f, "orig_name", None) or Path(str(f)).name, Path(str(f))) for f in files]
+        report = add_files(self.settings, named)
+        lines = [f"Added {p}." for p in report.added]
+        lines += [f"{name}: already in the corpus as {where}; not added again." for name, where in report.duplicates]
+        lines += [f"{name}: not added — {why}." for name, why in report.rejected]
+        if report.added:
+            lines.append(self.rebuild(say, with_status=False))  # the page shows the status beside it
+        return "\n\n".join(lines)
 
     # --- API and index panel ---------------------------------------------------------------
     def api_ask(self, question: str, k: int = 5) -> dict:
-        """The `ask` endpoint: the answer as JSON-ready dicts. A bad argument or a missing index raises
-        AssistantError, which `build_app` turns into an error whose message reaches the client."""
-        if self.assistant is None:
-            raise AssistantError(self.error or "The index is not loaded.")
-        return self.assistant.ask(question, k=k).to_dict()
+        """The `ask` endpoint: the answer as JSON-ready dicts, with the short answer and its [n] markers
+        and each passage's relevance label. A bad argument or a missing index raises AssistantError,
+        which `build_app` turns into an error whose message reaches the client."""
+        return self._ready().ask(question, k=k).to_dict()
 
     def status(self) -> str:
         if self.assistant is None:
             return f"⚠️ {self.error}"
         return status_markdown(self.assistant.index.manifest)
 
-    def rebuild(self, say=lambda _: None) -> str:
+    def rebuild(self, say=lambda _: None, with_status: bool = True) -> str:
+        """Rebuild the index (only what changed is embedded) and switch to it; one message saying what
+        changed, followed by the index status unless `with_status` is False."""
         if not self._rebuild_lock.acquire(blocking=False):
             return "A rebuild is already running."
         try:
@@ -163,7 +287,8 @@ class Handlers:
         self.reload()
         return (
             f"Rebuilt: {len(report.added)} added, {len(report.changed)} changed, {len(report.removed)} "
-            f"removed, {len(report.reused)} reused; {report.embedded} passages embedded.\n\n{self.status()}"
+            f"removed, {len(report.reused)} reused; {report.embedded} passages embedded."
+            + (f"\n\n{self.status()}" if with_status else "")
         )
 
     def languages(self) -> list[str]:
@@ -171,18 +296,6 @@ class Handlers:
 
     def article_titles(self) -> list[str]:
         return sorted({a.title for a in self.assistant.index.articles.values()}) if self.assistant else []
-
-
-def _feedback_passage(hit, top: bool) -> dict:
-    """A passage in a feedback line: ids and citation; the top one also its title and (cut) highlight,
-    which `assistant feedback-queries` turns into a test query. Titles and languages of the others
-    are in the index under their article_id."""
-    citation = asdict(hit.citation)
-    title, language = citation.pop("title"), citation.pop("language")
-    row = {"rank": hit.rank, "score": round(hit.score, 4), "chunk_id": hit.chunk_id, "citation": citation}
-    if top:
-        row.update(title=title, language=language, highlight=hit.highlight_text[:FEEDBACK_HIGHLIGHT_CHARS])
-    return row
 
 
 def _notice(message) -> str:
@@ -204,15 +317,17 @@ def build_app(handlers: Handlers):
 
     with Blocks(title="Nordic article assistant") as app:
         gr.Markdown(
-            "## Nordic article assistant\nAsk in Swedish, Danish or English; answers are passages "
-            "from the articles with numbered citations. Pick a citation below to open its source."
+            "## Nordic article assistant\nAsk in Swedish, Danish or English. You get a short answer quoted from "
+            "the articles, then the passages it comes from; click a [n] or a title to read the article beside "
+            "the chat."
         )
         if handlers.error:
             gr.Markdown(f"⚠️ **{handlers.error}**", elem_id="index-error")
         answers = gr.State([])
-        with gr.Row():
-            with gr.Column(scale=3, min_width=300):
-                chatbot = gr.Chatbot(label="Conversation", height=520, elem_id="chat")
+        where = gr.State(None)  # [turn, rank] of the passage open in the source panel
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3, min_width=320):
+                chatbot = gr.Chatbot(label="Conversation", height=600, elem_id="chat", autoscroll=False)
                 with gr.Row():
                     question = gr.Textbox(
                         placeholder="Ask a question…", show_label=False, scale=5, elem_id="question", max_length=100_000
@@ -220,27 +335,45 @@ def build_app(handlers: Handlers):
                     send = gr.Button("Ask", variant="primary", scale=1, min_width=60, elem_id="ask-button")
                 with gr.Row():
                     examples = [gr.Button(text, size="sm", elem_classes="example") for text in EXAMPLES]
-                citations = gr.Radio(choices=[], label="Open a source", elem_id="citations")
-                source = gr.HTML(elem_id="source-view")
                 feedback_note = gr.Markdown(elem_id="feedback-note")
-            with gr.Column(scale=1, min_width=220):
-                k = gr.Slider(1, 10, value=5, step=1, label="Passages (k)")
-                mode = gr.Radio(list(MODES), value=handlers.settings.mode, label="Retrieval mode")
-                languages = gr.CheckboxGroup(
-                    handlers.languages(),
-                    label="Languages",
-                    info=", ".join(LANGUAGE_NAMES.get(x, x) for x in handlers.languages()),
+                download = gr.DownloadButton(
+                    "Download conversation (Markdown)", size="sm", elem_id="download", interactive=False
                 )
-                articles = gr.Dropdown(handlers.article_titles(), multiselect=True, label="Only these articles")
-                with gr.Accordion("Index", open=False):
+                with gr.Accordion("Search options", open=False):
+                    k = gr.Slider(1, 10, value=5, step=1, label="Passages (k)")
+                    mode = gr.Radio(list(MODES), value=handlers.settings.mode, label="Retrieval mode")
+                    languages = gr.CheckboxGroup(
+                        handlers.languages(),
+                        label="Languages",
+                        info=", ".join(LANGUAGE_NAMES.get(x, x) for x in handlers.languages()),
+                    )
+                    articles = gr.Dropdown(handlers.article_titles(), multiselect=True, label="Only these articles")
+                with gr.Accordion("Add articles and index", open=False, elem_id="library"):
+                    uploads = gr.File(
+                        label=f"Add .txt, .md or .html articles (up to {handlers.settings.max_upload_mb:g} MB each)",
+                        file_count="multiple",
+                        file_types=UPLOAD_TYPES,
+                        elem_id="upload",
+                    )
+                    add = gr.Button("Add to the library and rebuild", size="sm", elem_id="add-button")
+                    upload_note = gr.Markdown(elem_id="upload-note")
                     status = gr.Markdown(handlers.status(), elem_id="index-status")
                     rebuild = gr.Button("Rebuild index", size="sm")
+            with gr.Column(scale=2, min_width=300, elem_id="source-column"):
+                gr.Markdown("### Source")
+                with gr.Row():
+                    previous = gr.Button("◀ Previous citation", size="sm", elem_id="source-previous", min_width=80)
+                    following = gr.Button("Next citation ▶", size="sm", elem_id="source-next", min_width=80)
+                source_view = gr.HTML(SOURCE_HINT, elem_id="source-view")
+        action = gr.Textbox(visible="hidden", elem_id="ui-action")
+        action_go = gr.Button(visible="hidden", elem_id="ui-action-go")
 
         def chat_turn(message, history, state, k_, mode_, langs, arts):
-            history, state, choices = handlers.respond(message, history, state, k_, mode_, langs, arts)
-            return history, state, gr.update(choices=choices, value=None), "", ""
+            history, state = handlers.respond(message, history, state, k_, mode_, langs, arts)
+            path = handlers.export(state)
+            return history, state, "", gr.update(value=path, interactive=path is not None)
 
-        outputs = [chatbot, answers, citations, question, source]
+        outputs = [chatbot, answers, question, download]
         controls = [k, mode, languages, articles]
         # Two questions may run at once (2 cores); a rebuild has its own queue and never blocks them.
         for trigger in (question.submit, send.click):
@@ -251,7 +384,7 @@ def build_app(handlers: Handlers):
                 concurrency_limit=2,
                 concurrency_id="ask",
                 api_visibility="private",
-            )
+            ).then(None, js=SCROLL_TO_NEWEST)
         for button, text in zip(examples, EXAMPLES):
             button.click(
                 lambda h, s, *c, t=text: chat_turn(t, h, s, *c),
@@ -259,25 +392,53 @@ def build_app(handlers: Handlers):
                 outputs,
                 concurrency_id="ask",
                 api_visibility="private",
-            )
-        citations.change(handlers.open_source, [citations, answers], source, api_visibility="private").then(
-            None, js=SCROLL_TO_PASSAGE
-        )
+            ).then(None, js=SCROLL_TO_NEWEST)
 
-        def like(data: gr.LikeData, state):
-            index = data.index[0] if isinstance(data.index, (list, tuple)) else data.index
-            return handlers.feedback(int(index), data.liked, state)
+        def on_action(command, state, at):
+            html, note, at = handlers.action(command, state, at)
+            return gr.update() if html is None else html, gr.update() if note is None else note, at
 
-        chatbot.like(like, [answers], feedback_note, api_visibility="private")
+        action_go.click(
+            on_action, [action, answers, where], [source_view, feedback_note, where], api_visibility="private"
+        ).then(None, js=SCROLL_TO_PASSAGE)
+        for button, delta in ((previous, -1), (following, 1)):
+            button.click(
+                lambda state, at, d=delta: handlers.step_source(state, at, d),
+                [answers, where],
+                [source_view, where],
+                api_visibility="private",
+            ).then(None, js=SCROLL_TO_PASSAGE)
 
         def do_rebuild(progress=gr.Progress(track_tqdm=True)):  # noqa: B008 - Gradio's way to ask for progress
             progress(0, desc="Rebuilding index")
-            return handlers.rebuild()
+            return handlers.rebuild(), gr.update(choices=handlers.article_titles())
 
-        rebuild.click(do_rebuild, None, status, concurrency_id="rebuild", concurrency_limit=1, api_visibility="private")
+        rebuild.click(
+            do_rebuild,
+            None,
+            [status, articles],
+            concurrency_id="rebuild",
+            concurrency_limit=1,
+            api_visibility="private",
+        )
+
+        def do_upload(files, progress=gr.Progress(track_tqdm=True)):  # noqa: B008
+            progress(0, desc="Adding articles")
+            note = handlers.upload(files, say=lambda text: progress(None, desc=str(text)[:80]))
+            return note, handlers.status(), gr.update(choices=handlers.article_titles()), None
+
+        add.click(
+            do_upload,
+            [uploads],
+            [upload_note, status, articles, uploads],
+            concurrency_id="rebuild",
+            concurrency_limit=1,
+            api_visibility="private",
+        )
 
         def ask(question: str, k: int = 5) -> dict:
-            """Cited passages for a question: {"question", "no_answer", "passages": [...]}."""
+            """A short cited answer and the passages for a question: {"question", "no_answer", "short_answer"
+            (sentences with [n] markers), "passages": [{"rank", "label", "confidence", "citation", ...}]}."""
             try:
                 return handlers.api_ask(question, k)
             except AssistantError as exc:
@@ -288,12 +449,14 @@ def build_app(handlers: Handlers):
 
 
 def launch_options(settings: Settings) -> dict:
-    """Gradio `launch` arguments: login (throttled) when configured, a tiny upload limit, no error details."""
+    """Gradio `launch` arguments: login (throttled) when configured, uploads capped at the upload setting,
+    the page's script, no error details."""
     credentials = settings.credentials
     return {
         "auth": Login(*credentials) if credentials else None,
-        "max_file_size": MAX_UPLOAD,
+        "max_file_size": f"{int(settings.max_upload_mb * 1024)}kb",
         "css": CSS,
+        "head": PAGE_JS,
         "show_error": False,  # our own errors (gr.Error) still reach the page and the API client
         "footer_links": ["api"],
     }
