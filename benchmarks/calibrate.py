@@ -77,6 +77,11 @@ def probability(model: dict, x: np.ndarray) -> np.ndarray:
     return 1 / (1 + np.exp(-(z @ np.array(model["weights"]) + model["bias"])))
 
 
+def highest_threshold(answerable: np.ndarray) -> float:
+    """The highest threshold that refuses at most MAX_REFUSED of these answerable questions' probabilities."""
+    return float(np.sort(answerable)[int(MAX_REFUSED * len(answerable))])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--write", action="store_true", help="write assistant/calibration.json")
@@ -94,9 +99,7 @@ def main() -> None:
     groups = [(n, c) for n in BENCHMARKS for c in data[n, "tune"][1]]
     weight = np.array([1.0 / groups.count(g) for g in groups])
     model = fit(x, y, weight)
-    threshold = min(
-        float(np.quantile(probability(model, data[n, "tune"][0])[data[n, "tune"][1]], MAX_REFUSED)) for n in BENCHMARKS
-    )
+    threshold = min(highest_threshold(probability(model, data[n, "tune"][0])[data[n, "tune"][1]]) for n in BENCHMARKS)
     print(f"features {FEATURES}: weights {np.round(model['weights'], 3).tolist()}, refuse below {threshold:.3f}")
     print(f"{'benchmark':10} {'split':8} {'threshold':>9} {'in-scope refused':>18} {'out-of-scope refused':>22}")
     for (name, split), (x_, y_) in data.items():
