@@ -37,7 +37,7 @@ def test_a_long_source_is_shown_as_a_window_around_the_passage():
     end = text.index("\n", start)
     html = source_html(text, "Rubrik", "long.txt", start, end, window=(0, len(text)))
     assert len(text) > 400_000 and len(html) < 12_000  # ~3,000 characters either side, escaped
-    assert '<mark id="cited-passage">Stycke 6000 &lt;om&gt; omsorgen i kommunen.</mark>' in html
+    assert '<mark id="cited-passage" class="cited-passage">Stycke 6000 &lt;om&gt; omsorgen i kommunen.</mark>' in html
     assert "the article continues above and below" in html
     assert "Stycke 5950 " in html and "Stycke 6050 " in html  # context on both sides
     assert "Stycke 5000 " not in html and "Stycke 7000 " not in html
