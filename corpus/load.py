@@ -72,6 +72,21 @@ def read_source(corpus_dir: Path, relative: str) -> str:
 
     `relative` comes from outside (the UI), so it must resolve to a file inside the corpus folder.
     """
+    path = source_path(corpus_dir, relative)
+    try:
+        return _document(path, path.read_bytes())[0]
+    except OSError as exc:
+        raise CorpusError(f"{relative} can no longer be read ({_why(exc)}): rebuild the index.") from None
+    except (UnicodeDecodeError, Unreadable, _Unusable) as exc:
+        raise CorpusError(f"{relative} can no longer be read ({exc}): rebuild the index.") from None
+
+
+def source_path(corpus_dir: Path, relative: str) -> Path:
+    """The original file of a source, to offer for download or open (a PDF at its page).
+
+    `relative` comes from outside (the UI), so it must resolve to a file inside the corpus folder;
+    CorpusError otherwise.
+    """
     root = corpus_dir.resolve()
     try:
         path = (root / relative).resolve()
@@ -80,12 +95,7 @@ def read_source(corpus_dir: Path, relative: str) -> str:
         usable = False
     if not usable:
         raise CorpusError(f"{relative} is not a file in the corpus folder.")
-    try:
-        return _document(path, path.read_bytes())[0]
-    except OSError as exc:
-        raise CorpusError(f"{relative} can no longer be read ({_why(exc)}): rebuild the index.") from None
-    except (UnicodeDecodeError, Unreadable, _Unusable) as exc:
-        raise CorpusError(f"{relative} can no longer be read ({exc}): rebuild the index.") from None
+    return path
 
 
 def load_corpus(corpus_dir: Path, options: LoadOptions | None = None, progress=None) -> LoadResult:

@@ -12,7 +12,7 @@ from dataclasses import replace
 import pytest
 from click.testing import CliRunner
 
-from assistant.errors import QuestionError
+from assistant.errors import CorpusError, QuestionError
 from corpus.load import load_corpus, read_source
 from tests import test_corpus
 from tests.conftest import FIXTURES
@@ -220,3 +220,18 @@ def test_an_index_written_before_dates_and_pages_still_loads():
     paragraph = _record(Paragraph, {"index": 1, "start": 2, "end": 5, "text": "abc"})
     article = _record(Article, {**row, "paragraphs": (paragraph,)})
     assert (article.date, article.author, paragraph.page) == ("", "", 0)
+
+
+def test_open_source_shows_the_extracted_text_with_the_passage_and_page(archive_assistant):
+    from assistant.library import source
+    from corpus.load import source_path
+
+    hit = archive_assistant.ask("Borgertilfredsheden spørgeskemaundersøgelse", k=1, mode="bm25").hits[0]
+    shown = source(archive_assistant, hit.citation)
+    assert shown.notice is None and shown.page == 3
+    assert shown.text[shown.start : shown.end].split() == hit.text.split()  # paragraphs: one newline in a chunk
+    assert fx.PDF_HEADER not in shown.text
+    folder = archive_assistant.settings.corpus_dir
+    assert source_path(folder, hit.citation.source) == (folder / "aeldreplejen-2021.pdf").resolve()
+    with pytest.raises(CorpusError):
+        source_path(folder, "../index/manifest.json")
