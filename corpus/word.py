@@ -37,10 +37,12 @@ def extract_docx(data: bytes) -> Extracted:
         blocks.append(Block(text, heading=style == "Title" or style.startswith("Heading")))
     props = document.core_properties
     author = (props.author or "").strip()
+    # python-docx's template says it was written by "python-docx" on 2013-12-23: neither is the document's.
+    created = None if author == "python-docx" else props.created
     author = "" if author.casefold() in _PLACEHOLDER_AUTHORS else author
     if title:  # the Title-style paragraph goes first: it is the document's title wherever it stands
         blocks = [Block(title, heading=True)] + [b for b in blocks if b.text != title or not b.heading]
-    return titled(blocks, title or props.title or "", metadata_date(props.created), author)
+    return titled(blocks, title or props.title or "", metadata_date(created), author)
 
 
 def _paragraphs(document):

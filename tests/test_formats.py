@@ -235,3 +235,16 @@ def test_open_source_shows_the_extracted_text_with_the_passage_and_page(archive_
     assert source_path(folder, hit.citation.source) == (folder / "aeldreplejen-2021.pdf").resolve()
     with pytest.raises(CorpusError):
         source_path(folder, "../index/manifest.json")
+
+
+def test_a_word_file_without_properties_has_no_made_up_date_or_author(tmp_path):
+    import docx
+
+    folder = tmp_path / "c"
+    folder.mkdir()
+    document = docx.Document()  # python-docx's template: author "python-docx", created 2013-12-23
+    document.add_paragraph("Anteckningar")
+    document.add_paragraph("Mötet beslutade att skjuta upp frågan till hösten.")
+    document.save(str(folder / "notes.docx"))
+    (article,) = load_corpus(folder).articles
+    assert (article.date, article.author) == ("", "")
