@@ -103,12 +103,26 @@ def _paragraphs(lines: list[_Line]) -> list[str]:
         return []
     gaps = [a.y - b.y for a, b in zip(lines, lines[1:]) if a.y - b.y > 0]
     usual = sorted(gaps)[len(gaps) // 4] if gaps else 0.0  # the tighter spacing: lines inside a paragraph
-    paragraphs, current = [], [lines[0].text]
+    paragraphs, current = [], lines[0].text
     for before, line in zip(lines, lines[1:]):
         gap = before.y - line.y
         if abs(line.size - before.size) > 0.5 or gap <= 0 or (usual and gap > usual * PARAGRAPH_GAP):
-            paragraphs.append(" ".join(current))
-            current = []
-        current.append(line.text)
-    paragraphs.append(" ".join(current))
+            paragraphs.append(current)
+            current = line.text
+        else:
+            current = join_lines(current, line.text)
+    paragraphs.append(current)
     return paragraphs
+
+
+_HYPHENATED = re.compile(r"[a-zåäöæøéü]-$")
+_KEEP_HYPHEN = {"och", "og", "eller", "samt", "and", "or", "resp", "respektive", "til", "till"}
+
+
+def join_lines(text: str, line: str) -> str:
+    """Two lines of one paragraph: a word hyphenated at the line end is joined again ("ombygg-" +
+    "naden"), but "social- og sundhed" keeps its hyphen and space, and "SOSU-" + "skolen" its hyphen."""
+    first = line.split(" ", 1)[0]
+    if text.endswith("-") and first[:1].islower() and first.casefold().strip(".,") not in _KEEP_HYPHEN:
+        return (text[:-1] if _HYPHENATED.search(text) else text) + line
+    return f"{text} {line}"

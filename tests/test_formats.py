@@ -248,3 +248,18 @@ def test_a_word_file_without_properties_has_no_made_up_date_or_author(tmp_path):
     document.save(str(folder / "notes.docx"))
     (article,) = load_corpus(folder).articles
     assert (article.date, article.author) == ("", "")
+
+
+@pytest.mark.parametrize(
+    "first, second, joined",
+    [
+        ("Ombygg-", "naden kostade tolv miljoner.", "Ombyggnaden kostade tolv miljoner."),
+        ("nye social-", "og sundhedshjælpere", "nye social- og sundhedshjælpere"),
+        ("med SOSU-", "skolen i Holstebro", "med SOSU-skolen i Holstebro"),
+        ("Hon sa:", "nej.", "Hon sa: nej."),
+    ],
+)
+def test_pdf_lines_hyphenated_at_the_line_end_are_joined(first, second, joined):
+    from corpus.pdf import join_lines
+
+    assert join_lines(first, second) == joined
