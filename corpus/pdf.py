@@ -33,8 +33,9 @@ def extract_pdf(data: bytes) -> Extracted:
 
     try:
         reader = PdfReader(io.BytesIO(data))
-        if reader.is_encrypted:
-            raise Unreadable("it is an encrypted PDF: save a copy without a password")
+        # Many PDFs are encrypted only against editing: the empty password opens them for reading.
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise Unreadable("it is a password-protected PDF: save a copy without a password")
         pages = [_page_lines(page) for page in reader.pages]
         meta = reader.metadata or {}
         title, author = str(meta.get("/Title") or ""), str(meta.get("/Author") or "")

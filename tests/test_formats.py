@@ -180,13 +180,23 @@ def test_a_file_with_some_copied_articles_keeps_the_rest(tmp_path):
 
 
 def test_unreadable_pdf_and_word_files_are_skipped_with_a_reason(archive):
+    from pypdf import PdfReader, PdfWriter
+
     fx.scanned_pdf(archive / "scan.pdf")
     good = (archive / "aeldreplejen-2021.pdf").read_bytes()
     (archive / "cut.pdf").write_bytes(good[:200])
     (archive / "not-really.docx").write_bytes(b"PK\x03\x04 this is no zip")
     (archive / "text.docx").write_text("plain text with a .docx name")
     (archive / "empty.pdf").write_bytes(b"")
-    reasons = {s.path: s.reason for s in load_corpus(archive).skipped}
+    for name, password in (("locked.pdf", "secret"), ("no-editing.pdf", "")):
+        writer = PdfWriter(clone_from=PdfReader(archive / "aeldreplejen-2021.pdf"))
+        writer.encrypt(user_password=password, owner_password="owner")
+        with (archive / name).open("wb") as fh:
+            writer.write(fh)
+    result = load_corpus(archive)
+    reasons = {s.path: s.reason for s in result.skipped}
+    assert "password-protected" in reasons["locked.pdf"]
+    assert "copy of aeldreplejen-2021.pdf" in reasons["no-editing.pdf"]  # so it was read: no password needed
     assert "no text layer" in reasons["scan.pdf"]
     assert "damaged PDF" in reasons["cut.pdf"] or "no text layer" in reasons["cut.pdf"]
     assert "Word" in reasons["not-really.docx"] and "Word" in reasons["text.docx"]
