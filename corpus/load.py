@@ -15,11 +15,11 @@ import hashlib
 import os
 import re
 import stat
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from corpus.clean import clean_lines
-from corpus.document import Unreadable, articles_from_extracted, layout
+from corpus.document import Extracted, Unreadable, articles_from_extracted, layout
 from corpus.errors import CorpusError
 from corpus.html import extract_html
 from corpus.lang import detect_language
@@ -147,11 +147,23 @@ def _document(path: Path, data: bytes, relative: str = "") -> tuple[str, list[Ar
     if suffix in HTML_SUFFIXES:
         extracted = extract_html(text)
         if extracted is not None:
-            return layout(extracted), articles_from_extracted(extracted, relative, _article_id)
+            return layout(extracted), _page_articles(extracted, relative)
         text = blank_html(text)
     if not text.strip():
         raise _Unusable(_NO_TEXT if suffix in HTML_SUFFIXES else "it is empty")
     return text, articles_from_text(text, relative)
+
+
+def _page_articles(extracted: Extracted, relative: str) -> list[Article]:
+    """A web page's articles: its main text goes through the same cleaning and splitting as plain
+    text, so a saved tag-archive page still splits into its articles. A page of one article gets
+    the page's date and author; on a listing page each article keeps its own dateline, if any."""
+    articles = articles_from_text(layout(extracted), relative)
+    if len(articles) == 1:
+        article = articles[0]
+        date, author = extracted.date or article.date, extracted.author or article.author
+        articles = [replace(article, date=date, author=author)]
+    return articles
 
 
 def _drop_copies(articles: list[Article], relative: str, first_seen: dict, result: LoadResult) -> list[Article]:

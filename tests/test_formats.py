@@ -273,3 +273,19 @@ def test_pdf_lines_hyphenated_at_the_line_end_are_joined(first, second, joined):
     from corpus.pdf import join_lines
 
     assert join_lines(first, second) == joined
+
+
+def test_a_saved_listing_page_splits_into_its_articles_like_its_text(tmp_path):
+    import html
+
+    folder = tmp_path / "c"
+    folder.mkdir()
+    lines = [ln for ln in (FIXTURES / "corpus" / "archive.txt").read_text().splitlines() if ln.strip()]
+    body = "".join(f"<p>{html.escape(ln)}</p>\n" for ln in lines)
+    page = f"<html><head><title>{lines[0]}</title></head><body><nav><a href='/'>Hem</a></nav>{body}</body></html>"
+    (folder / "archive.html").write_text(page)
+    as_html = [(a.title, [p.text for p in a.paragraphs]) for a in load_corpus(folder).articles]
+    (folder / "archive.html").unlink()
+    shutil.copy(FIXTURES / "corpus" / "archive.txt", folder)
+    as_text = [(a.title, [p.text for p in a.paragraphs]) for a in load_corpus(folder).articles]
+    assert len(as_html) == 3 and as_html == as_text
