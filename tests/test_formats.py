@@ -289,3 +289,14 @@ def test_a_saved_listing_page_splits_into_its_articles_like_its_text(tmp_path):
     shutil.copy(FIXTURES / "corpus" / "archive.txt", folder)
     as_text = [(a.title, [p.text for p in a.paragraphs]) for a in load_corpus(folder).articles]
     assert len(as_html) == 3 and as_html == as_text
+
+
+def test_the_build_names_the_copies_it_left_out(archive, tmp_path, fake_embedder):
+    from assistant.library import rebuild
+    from assistant.settings import Settings
+
+    shutil.copy(archive / "aeldreplejen-2021.pdf", archive / "rapport (kopi).pdf")
+    messages = []
+    settings = Settings(corpus_dir=archive, index_dir=tmp_path / "index", model="fake", chunk_tokens=40)
+    rebuild(settings, fake_embedder, say=messages.append, progress=False)
+    assert "Skipped rapport (kopi).pdf: it is a copy of aeldreplejen-2021.pdf (same text): indexed once." in messages
