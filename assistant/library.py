@@ -48,6 +48,7 @@ class Source:
     end: int
     window: tuple[int, int]
     notice: str | None = None  # set when the file differs from the index: `text` is then the indexed text
+    page: int = 0  # the PDF page the passage is on (open the original there: corpus.load.source_path); 0 if none
 
 
 def source(assistant: Assistant, citation: Citation) -> Source:
@@ -65,7 +66,14 @@ def source(assistant: Assistant, citation: Citation) -> Source:
     except (CorpusError, OSError, UnicodeDecodeError):
         text, notice = _indexed_text(article), GONE
     return Source(
-        text, article.title, article.source, citation.start, citation.end, (article.start, article.end), notice
+        text,
+        article.title,
+        article.source,
+        citation.start,
+        citation.end,
+        (article.start, article.end),
+        notice,
+        citation.page,
     )
 
 

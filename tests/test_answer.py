@@ -173,7 +173,8 @@ def test_cli_ask_json(real_index):
     assert set(data) >= {"question", "no_answer", "passages"} and len(data["passages"]) == 3
     passage = data["passages"][0]
     assert set(passage) == {"rank", "score", "confidence", "label", "text", "highlight", "citation"}
-    assert set(passage["citation"]) == {"article_id", "title", "language", "source", "paragraph", "start", "end"}
+    citation = {"article_id", "title", "language", "source", "paragraph", "start", "end", "page", "date", "author"}
+    assert set(passage["citation"]) == citation
     assert "3 500 kr" in " ".join(p["text"] for p in data["passages"])
 
 
