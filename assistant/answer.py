@@ -7,6 +7,7 @@ precise enough to open the source at the passage. The model and index load once 
 from __future__ import annotations
 
 import math
+import re
 import unicodedata
 from collections import OrderedDict
 from dataclasses import asdict, dataclass, field, replace

@@ -282,7 +282,7 @@ def test_upload_refuses_duplicates_wrong_types_oversize_and_unreadable_files(han
     before.append(Path("small.txt"))
     message = handlers.upload([str(f) for f in files])
     assert "copy.txt: already in the corpus as small.txt; not added again." in message
-    assert "tool.exe: not added — only .txt, .md, .html, .htm files can be added." in message
+    assert "tool.exe: not added — only .txt, .md, .html, .htm, .pdf, .docx files can be added." in message
     assert "big.txt: not added — it is larger than 0.001 MB (ASSISTANT_MAX_UPLOAD_MB)." in message
     assert "latin1.txt: not added — " in message and "UTF-8" in message
     assert "empty.html: not added — it has no article text" in message
