@@ -17,20 +17,13 @@ from assistant.settings import MAX_PASSAGES, MODES, Settings, option_help
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-corpus_option = click.option(
-    "--corpus",
-    "corpus_dir",
-    type=click.Path(path_type=Path),
-    default=None,
-    help=option_help("corpus_dir"),
-)
-index_option = click.option(
-    "--index",
-    "index_dir",
-    type=click.Path(path_type=Path),
-    default=None,
-    help=option_help("index_dir"),
-)
+
+def _folder_option(flag: str, setting: str):
+    return click.option(flag, setting, type=click.Path(path_type=Path), default=None, help=option_help(setting))
+
+
+corpus_option = _folder_option("--corpus", "corpus_dir")
+index_option = _folder_option("--index", "index_dir")
 
 
 # Terminal escape sequences (CSI "ESC [ ... m", OSC "ESC ] ... BEL", two-byte ESC x) and other control
