@@ -251,6 +251,20 @@ def test_copy_citation_carries_the_full_citation_as_text(handlers):
     assert f'<button title="{escape(citation_text(hit))}" class="copy act act-copy' in history[-1]["content"]
 
 
+def test_cards_and_citations_show_date_author_and_pdf_page_when_known(handlers):
+    from ui.render import hit_card
+
+    hit = ask(handlers, "Umeå rutiner", k=1)[1][-1].hits[0]
+    dated = replace(hit, citation=replace(hit.citation, page=3, date="2019-09-30", author="Eva <Lind>"))
+    c = dated.citation
+    assert citation_text(dated) == (
+        f"{c.title}, Eva <Lind>, 2019-09-30. {c.source}, page 3, ¶{c.paragraph}, "
+        f"characters {c.start}–{c.end} (Svenska)."
+    )
+    assert "Svenska · 2019-09-30 · Eva &lt;Lind&gt; · page 3 · ¶" in hit_card(dated)
+    assert "page" not in hit_card(hit).split('class="hit-meta">')[1].split("</div>")[0]
+
+
 def _upload(tmp_path, name: str, data: bytes) -> Path:
     path = tmp_path / "incoming" / name
     path.parent.mkdir(exist_ok=True)
