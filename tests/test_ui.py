@@ -440,6 +440,16 @@ def test_uploads_are_capped(server):
     assert httpx.post(url, files={"files": ("big.txt", b"x" * too_big)}).status_code == 413
 
 
+@pytest.mark.integration
+def test_original_files_are_served_from_the_corpus_folder_only(server, real_index):
+    import httpx
+
+    inside = next(real_index.corpus_dir.resolve().glob("*.txt"))
+    served = httpx.get(f"{server[0]}gradio_api/file={inside}")
+    assert served.status_code == 200 and served.content == inside.read_bytes()
+    assert httpx.get(f"{server[0]}gradio_api/file=/etc/passwd").status_code in (403, 404)
+
+
 def _chromium(playwright):
     """Debian's Chromium (make test installs it), headless."""
     return playwright.chromium.launch(
@@ -649,3 +659,27 @@ def test_the_login_page_throttles_a_password_guesser(handlers):
         assert httpx.post(url, data={"username": "admin", "password": "s3cret"}).status_code == 200
     finally:
         app.close()
+
+
+def test_date_and_author_filters_reach_the_search(handlers):
+    history, answers = handlers.respond("Umeå rutiner", [], [], 3, "hybrid", None, None, "2030", "", "")
+    assert answers[-1] is not None and answers[-1].hits == ()  # no fixture article is dated 2030 or later
+    history, answers = handlers.respond("Umeå rutiner", [], [], 3, "hybrid", None, None, "20x", "", "")
+    assert answers[-1] is None and "since" in history[-1]["content"]  # a bad date is one readable line
+    history, answers = handlers.respond("Umeå rutiner", [], [], 3, "hybrid", None, None, "", "", "")
+    assert answers[-1].hits
+
+
+def test_the_source_offers_the_original_file_inside_the_corpus(handlers, tmp_path):
+    from ui.app import launch_options, original_link
+
+    history, answers = ask(handlers, "Umeå rutiner", k=1)
+    html = handlers.open_source(answers, len(answers) - 1, 1)
+    corpus = handlers.settings.corpus_dir.resolve()
+    assert f'href="/gradio_api/file={corpus}/' in html and "Open the original file" in html
+    assert launch_options(handlers.settings)["allowed_paths"] == [str(corpus)]
+
+    class View:
+        original, page = corpus / "rapport.pdf", 4
+
+    assert 'rapport.pdf#page=4"' in original_link(View) and "at page 4" in original_link(View)
