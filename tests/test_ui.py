@@ -683,3 +683,12 @@ def test_the_source_offers_the_original_file_inside_the_corpus(handlers, tmp_pat
         original, page = corpus / "rapport.pdf", 4
 
     assert 'rapport.pdf#page=4"' in original_link(View) and "at page 4" in original_link(View)
+
+
+def test_api_filters_by_date_and_author(handlers):
+    assert handlers.api_ask("Umeå rutiner", 3, since="2030")["passages"] == []
+    assert handlers.api_ask("Umeå rutiner", 3, author="  ")["passages"]  # blank filters are no filters
+    with pytest.raises(QuestionError, match="since"):
+        handlers.api_ask("Umeå rutiner", 3, since="someday")
+    with pytest.raises(QuestionError, match="must be text"):
+        handlers.api_ask("Umeå rutiner", 3, author=7)

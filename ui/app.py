@@ -10,7 +10,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from assistant.answer import Answer, Assistant, Hit
-from assistant.errors import AssistantError
+from assistant.errors import AssistantError, QuestionError
 from assistant.library import add_files, rebuild, source
 from assistant.settings import MODES, Settings
 from ui.login import Login
@@ -271,11 +271,15 @@ class Handlers:
         return "\n\n".join(lines)
 
     # --- API and index panel ---------------------------------------------------------------
-    def api_ask(self, question: str, k: int = 5) -> dict:
+    def api_ask(self, question: str, k: int = 5, since: str = "", until: str = "", author: str = "") -> dict:
         """The `ask` endpoint: the answer as JSON-ready dicts, with the short answer and its [n] markers
-        and each passage's relevance label. A bad argument or a missing index raises AssistantError,
-        which `build_app` turns into an error whose message reaches the client."""
-        return self._ready().ask(question, k=k).to_dict()
+        and each passage's relevance label; optional date range and author filters. A bad argument or a
+        missing index raises AssistantError, which `build_app` turns into an error the client reads."""
+        filters = {"since": since, "until": until, "author": author}
+        if not all(isinstance(v, str | None) for v in filters.values()):
+            raise QuestionError("since, until and author must be text (e.g. since='2019-09').")
+        chosen = {name: value.strip() for name, value in filters.items() if value and value.strip()}
+        return self._ready().ask(question, k=k, **chosen).to_dict()
 
     def status(self) -> str:
         if self.assistant is None:
@@ -449,11 +453,12 @@ def build_app(handlers: Handlers):
             api_visibility="private",
         )
 
-        def ask(question: str, k: int = 5) -> dict:
+        def ask(question: str, k: int = 5, since: str = "", until: str = "", author: str = "") -> dict:
             """A short cited answer and the passages for a question: {"question", "no_answer", "short_answer"
-            (sentences with [n] markers), "passages": [{"rank", "label", "confidence", "citation", ...}]}."""
+            (sentences with [n] markers), "passages": [{"rank", "label", "confidence", "citation", ...}]};
+            `since`/`until` (YYYY[-MM[-DD]]) and `author` keep only articles dated or written so."""
             try:
-                return handlers.api_ask(question, k)
+                return handlers.api_ask(question, k, since, until, author)
             except AssistantError as exc:
                 raise gr.Error(str(exc), print_exception=False) from None
 
