@@ -105,8 +105,9 @@ class Answer:
 
 
 # A question is read as a follow-up (joined with the previous one) when that makes the best passage
-# this much more likely to answer it (calibrated confidence), chosen on the conversation set's tuning
-# part (benchmarks/calibrate.py): a word-count or pronoun rule glued topic switches onto old questions.
+# this much more likely to answer it (calibrated confidence). Chosen on the conversation set's tuning
+# part (`python benchmarks/calibrate.py` prints the sweep); the word-count/pronoun rule it replaces
+# glued six-word topic switches onto old questions.
 FOLLOW_UP_GAIN = 0.1
 VECTOR_CACHE = 4096  # query vectors kept, so evaluation can encode its questions in batches first
 SEMANTIC_HIGHLIGHTS = 3  # passages that may get a meaning-based highlight (costs one model call)
