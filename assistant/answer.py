@@ -22,7 +22,7 @@ from assistant.summary import Sentence, as_text, short_answer
 from corpus.chunk import article_sentences
 from corpus.types import Chunk
 from index.bm25 import query_tokens
-from index.store import StoredIndex, load_index
+from index.store import StoredIndex
 
 
 @dataclass(frozen=True)
@@ -164,7 +164,7 @@ class Assistant:
         if index_dir is not None:
             settings = replace(settings, index_dir=Path(index_dir))
         embedder = embedder or Embedder(settings.model)
-        return cls(load_index(settings.index_dir, embedder.fingerprint), embedder, settings)
+        return cls(settings.index_store().load(embedder.fingerprint), embedder, settings)
 
     def ask(
         self,
@@ -182,6 +182,7 @@ class Assistant:
         joined with the previous one, and read as a follow-up when that finds a clearly better answer.
         """
         k = checked_k(k)
+        self._refresh()
         mode = mode or self.settings.mode
         if mode not in MODES:
             raise QuestionError(f"Unknown mode {mode!r}: use one of {', '.join(MODES)}.")
@@ -196,6 +197,14 @@ class Assistant:
         if highlight:
             hits = self._highlights(hits, search, vector)
         return Answer(question, tuple(hits), no_answer, search, notices, () if no_answer else short_answer(hits))
+
+    def _refresh(self) -> None:
+        """Answer from the index's newest generation when another server rebuilt it (database store)."""
+        index = self.index.refreshed()
+        if index is not self.index:
+            self._by_id = {c.id: i for i, c in enumerate(index.chunks)}
+            self._languages = [*index.manifest.languages, "en"]
+            self.index = index
 
     def _search(self, text: str, mode: str, k: int, mask) -> tuple[str, np.ndarray, list[Hit], float]:
         """(text, its vector, hits with calibrated confidence, the best hit's confidence)."""

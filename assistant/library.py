@@ -31,10 +31,11 @@ GONE = "The file is no longer readable in the corpus folder; rebuild to update. 
 def rebuild(settings: Settings, embedder=None, say=print, progress: bool = True):
     """Build the index from `settings` (re-embedding only what changed) and switch to it; returns the
     build report. The model is loaded here unless an `embedder` is given."""
-    from index.build import build_index
     from index.embed import Embedder
 
-    return build_index(settings.build_options(), embedder or Embedder(settings.model), say=say, progress=progress)
+    return settings.index_store().build(
+        settings.build_options(), embedder or Embedder(settings.model), say=say, progress=progress
+    )
 
 
 @dataclass(frozen=True)
