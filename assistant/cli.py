@@ -105,14 +105,15 @@ def index():
 @corpus_option
 @index_option
 @store_option
+@click.option("--workers", type=int, default=None, help=option_help("embed_workers"))
 @click.option("--verbose", "-v", is_flag=True, help="List every article added, changed, removed and reused.")
 @click.option("--json", "as_json", is_flag=True, help="Print the build report as JSON (messages go to stderr).")
 @user_errors
-def index_build(corpus_dir, index_dir, store, verbose, as_json):
+def index_build(corpus_dir, index_dir, store, workers, verbose, as_json):
     """Build the index, re-embedding only chunks that changed since the last build."""
     from assistant.library import rebuild
 
-    settings = Settings.from_env(corpus_dir=corpus_dir, index_dir=index_dir, store=store)
+    settings = Settings.from_env(corpus_dir=corpus_dir, index_dir=index_dir, store=store, embed_workers=workers)
     echo = functools.partial(click.echo, err=as_json)  # JSON alone on stdout
 
     def say_plain(text: str) -> None:
@@ -153,6 +154,21 @@ def _some_titles(titles: list[str], label: str, verbose: bool) -> str:
         return ""
     more = len(titles) - TITLES_SHOWN
     return ": " + "; ".join(titles[:TITLES_SHOWN]) + (f" and {more} more (--verbose lists all)" if more > 0 else "")
+
+
+@index.command("worker")
+@store_option
+@click.option("--wait", default=0.0, show_default=True, help="Seconds to wait for new batches before exiting.")
+@user_errors
+def index_worker(store, wait):
+    """Embed batches of builds running against the database store (ASSISTANT_STORE), then exit."""
+    from index.embed import Embedder
+    from index.pgworkers import run_worker
+
+    settings = Settings.from_env(store=store)
+    if not settings.store:
+        raise SettingsError("assistant index worker needs the database store: set ASSISTANT_STORE or --store.")
+    run_worker(settings.index_store(), Embedder(settings.model), settings.batch_size, wait, say=say)
 
 
 @index.command("status")

@@ -121,6 +121,14 @@ class Settings:
         low=1,
         high=1000,
     )
+    embed_workers: int = _setting(
+        1,
+        "PostgreSQL store: processes embedding a build's chunks (this one and N-1 `assistant index worker`; "
+        "workers on other machines may join).",
+        "ASSISTANT_WORKERS",
+        low=1,
+        high=64,
+    )
 
     def __post_init__(self):
         for f in dataclasses.fields(self):

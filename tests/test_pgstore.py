@@ -234,3 +234,69 @@ def test_search_examines_at_least_k_candidates(tiny_settings, fake_embedder):
     index = replace(tiny_settings, ef_search=1).index_store().load()
     everything = index.search(fake_embedder.encode_query("Umeå"), len(index.chunks))
     assert sorted(p for p, _ in everything) == list(range(len(index.chunks)))
+
+
+# --- embedding spread over workers --------------------------------------------------------------------
+
+WORKER = """
+import pathlib, sys, time
+from index.pgstore import PgStore
+from index.pgworkers import run_worker
+from tests.conftest import FakeEmbedder
+
+flag = pathlib.Path(sys.argv[1])
+class Stalling(FakeEmbedder):
+    def encode_documents(self, texts, batch_size=16, progress=False):
+        flag.write_text("claimed")
+        time.sleep(120)
+flag.with_suffix(".ready").write_text("ready")
+run_worker(PgStore(sys.argv[2]), Stalling(), wait_seconds=60)
+"""
+
+
+class SlowEmbedder:
+    """The fake embedder, a little slow per batch: other workers get their turn."""
+
+    def __init__(self, embedder):
+        self.embedder, self.fingerprint, self.dimension = embedder, embedder.fingerprint, embedder.dimension
+
+    def encode_documents(self, texts, batch_size=16, progress=False):
+        time.sleep(0.2)
+        return self.embedder.encode_documents(texts, batch_size)
+
+
+def test_a_killed_workers_batch_is_embedded_by_another(tiny_settings, fake_embedder, tmp_path):
+    import threading
+
+    from index.pgworkers import QueueEmbedder
+
+    store = tiny_settings.index_store()
+    flag = tmp_path / "claimed"
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
+    worker = subprocess.Popen([sys.executable, "-c", WORKER, str(flag), store.url], env=env, cwd=PROJECT_ROOT)
+    deadline = time.time() + 60
+    while not flag.with_suffix(".ready").exists():
+        assert worker.poll() is None and time.time() < deadline
+        time.sleep(0.05)
+    texts = [f"passage {i} om Malmö och skolor nummer {i % 7}" for i in range(64 * 12)]
+    result = {}
+    build = threading.Thread(
+        target=lambda: result.update(v=QueueEmbedder(store, SlowEmbedder(fake_embedder), 1).encode_documents(texts))
+    )
+    build.start()
+    while not flag.exists():
+        assert worker.poll() is None and time.time() < deadline
+        time.sleep(0.05)
+    worker.kill()  # holding a batch
+    worker.wait()
+    build.join(60)
+    assert not build.is_alive()
+    assert (result["v"] == fake_embedder.encode_documents(texts)).all()
+    with psycopg.connect(store.url) as conn:  # the queue is emptied after the build
+        assert conn.execute("SELECT count(*) FROM assistant_embed_batch").fetchone()[0] == 0
+
+
+def test_workers_need_the_database_store(tiny_settings, fake_embedder):
+    settings = replace(tiny_settings, store="", embed_workers=2)
+    with pytest.raises(BuildError, match="ASSISTANT_STORE"):
+        rebuild(settings, fake_embedder, say=quiet, progress=False)

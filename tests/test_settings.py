@@ -33,6 +33,7 @@ BAD = {
     "auth": ["admin", ":secret", "admin:", ":"],
     "store": ["mysql://u:secret@host/db", "var/index"],
     "ef_search": ["0", "1001", "x"],
+    "embed_workers": ["0", "65", "two"],
 }
 FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
 
