@@ -4,6 +4,7 @@ on it unchanged, both stores answer alike, and builds are generations switched i
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -300,3 +301,34 @@ def test_workers_need_the_database_store(tiny_settings, fake_embedder):
     settings = replace(tiny_settings, store="", embed_workers=2)
     with pytest.raises(BuildError, match="ASSISTANT_STORE"):
         rebuild(settings, fake_embedder, say=quiet, progress=False)
+
+
+# --- two real servers, one database (real model) -----------------------------------------------------
+
+NEW_ARTICLE = (
+    "Vattentornet i Sölvesborg\n\nVattentornet i Sölvesborg renoverades 2024 av byggföretaget Tornbygg AB. "
+    "Arbetet med vattentornet tog åtta månader och kostade tolv miljoner kronor.\n"
+)
+
+
+def test_two_serve_processes_answer_from_one_database_and_see_a_rebuild(pg_url, tmp_path, real_embedder, monkeypatch):
+    from gradio_client import Client
+
+    from tests.conftest import REAL_CORPUS, REAL_MODEL, serving
+
+    corpus = tmp_path / "corpus"
+    shutil.copytree(REAL_CORPUS, corpus)
+    settings = Settings(corpus_dir=corpus, index_dir=tmp_path / "unused", model=str(REAL_MODEL), store=pg_url)
+    rebuild(settings, real_embedder, say=quiet, progress=False)
+    monkeypatch.setenv("ASSISTANT_STORE", pg_url)
+    question = "Vem renoverade vattentornet i Sölvesborg?"
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+    with serving(settings, tmp_path / "a") as (first, _), serving(settings, tmp_path / "b") as (second, _):
+        clients = [Client(url, verbose=False) for url in (first, second)]
+        before = [c.predict(question, 5, api_name="/ask")["passages"][0]["citation"]["title"] for c in clients]
+        assert "Vattentornet i Sölvesborg" not in before
+        (corpus / "solvesborg.txt").write_text(NEW_ARTICLE)
+        rebuild(settings, real_embedder, say=quiet, progress=False)  # as `assistant index build` anywhere does
+        after = [c.predict(question, 5, api_name="/ask")["passages"][0]["citation"]["title"] for c in clients]
+        assert after == ["Vattentornet i Sölvesborg"] * 2
