@@ -24,7 +24,6 @@ from common import percentiles, print_table, rss_mb, timed
 from scale import SENTENCES_PER_PASSAGE, synthesise, synthetic_setup
 
 from assistant.answer import Assistant
-from assistant.library import rebuild
 from assistant.settings import Settings
 
 
@@ -95,10 +94,10 @@ def main() -> None:
         tmp = Path(tempfile.mkdtemp())
         synthesise(tmp / "corpus", sentences, size)
         store = fresh_database(args.url) if args.store == "postgres" else ""
-        settings = replace(
-            base, corpus_dir=tmp / "corpus", index_dir=tmp / "index", chunk_tokens=SENTENCES_PER_PASSAGE, store=store
-        )
-        build_s, report = timed(rebuild, settings, embedder, say=lambda _: None, progress=False)
+        settings = replace(base, corpus_dir=tmp / "corpus", index_dir=tmp / "index", store=store)
+        # Straight to the store: the setting's range (16+ model tokens) does not apply to sentence counts.
+        options = replace(settings.build_options(), chunk_tokens=SENTENCES_PER_PASSAGE)
+        build_s, report = timed(settings.index_store().build, options, embedder, say=lambda _: None, progress=False)
         assistant = Assistant.open(settings=settings, embedder=embedder)
         for q in queries[:5]:
             assistant.ask(q)
