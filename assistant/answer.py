@@ -7,6 +7,7 @@ precise enough to open the source at the passage. The model and index load once 
 from __future__ import annotations
 
 import math
+import re
 import unicodedata
 from collections import OrderedDict
 from dataclasses import asdict, dataclass, field, replace
@@ -34,6 +35,9 @@ class Citation:
     paragraph: int
     start: int
     end: int
+    page: int = 0  # PDF page the passage starts on; 0 for formats without pages
+    date: str = ""  # the article's ISO date; "" when unknown
+    author: str = ""
 
 
 @dataclass(frozen=True)
@@ -101,8 +105,9 @@ class Answer:
 
 
 # A question is read as a follow-up (joined with the previous one) when that makes the best passage
-# this much more likely to answer it (calibrated confidence), chosen on the conversation set's tuning
-# part (benchmarks/calibrate.py): a word-count or pronoun rule glued topic switches onto old questions.
+# this much more likely to answer it (calibrated confidence). Chosen on the conversation set's tuning
+# part (`python benchmarks/calibrate.py` prints the sweep); the word-count/pronoun rule it replaces
+# glued six-word topic switches onto old questions.
 FOLLOW_UP_GAIN = 0.1
 VECTOR_CACHE = 4096  # query vectors kept, so evaluation can encode its questions in batches first
 SEMANTIC_HIGHLIGHTS = 3  # passages that may get a meaning-based highlight (costs one model call)
@@ -130,6 +135,18 @@ def checked_k(k) -> int:
     if isinstance(k, bool) or not whole or not 1 <= k <= MAX_PASSAGES:
         raise QuestionError(f"k must be a whole number from 1 to {MAX_PASSAGES} (passages to return); got {k!r:.40}.")
     return int(k)
+
+
+_DATE_BOUND = re.compile(r"\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?")
+
+
+def checked_date(value, name: str) -> str | None:
+    """A date bound as given (YYYY, YYYY-MM or YYYY-MM-DD), or None when not set."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not _DATE_BOUND.fullmatch(value.strip()):
+        raise QuestionError(f"{name} must be a date like 2019, 2019-09 or 2019-09-30; got {value!r:.40}.")
+    return value.strip()
 
 
 def last_question(history) -> str | None:
@@ -175,19 +192,25 @@ class Assistant:
         languages: list[str] | None = None,
         article_ids: list[str] | None = None,
         highlight: bool = True,
+        since: str | None = None,
+        until: str | None = None,
+        author: str | None = None,
     ) -> Answer:
-        """Cited passages for `question`; QuestionError for an empty question, a bad k or mode.
+        """Cited passages for `question`; QuestionError for an empty question, a bad k, mode or date.
 
         With a `history` (earlier user questions, or chat messages), the question is also searched
         joined with the previous one, and read as a follow-up when that finds a clearly better answer.
+        `since`/`until` (YYYY, YYYY-MM or YYYY-MM-DD, inclusive) keep articles dated in that range
+        (undated ones drop out); `author` keeps articles whose author contains it (any case).
         """
         k = checked_k(k)
         self._refresh()
+        dates = checked_date(since, "since"), checked_date(until, "until")
         mode = mode or self.settings.mode
         if mode not in MODES:
             raise QuestionError(f"Unknown mode {mode!r}: use one of {', '.join(MODES)}.")
         question, notices = clean_question(question, self.settings.max_question_chars)
-        mask = self._mask(languages, article_ids)
+        mask = self._mask(languages, article_ids, *dates, author)
         tries = [self._search(text, mode, k, mask) for text in search_texts(question, history)]
         best = tries[0]
         if len(tries) > 1 and tries[1][3] > best[3] + FOLLOW_UP_GAIN:
@@ -250,20 +273,40 @@ class Assistant:
         """Every text `ask(question, history=history)` may search for (see `prefetch`)."""
         return search_texts(clean_question(question, self.settings.max_question_chars)[0], history)
 
-    def _mask(self, languages, article_ids) -> np.ndarray | None:
-        if not languages and not article_ids:
+    def _mask(self, languages, article_ids, since=None, until=None, author=None) -> np.ndarray | None:
+        if not languages and not article_ids and not since and not until and not author:
             return None
+        wanted = {
+            a.id
+            for a in self.index.articles.values()
+            if (not since or (a.date and a.date[: len(since)] >= since))
+            and (not until or (a.date and a.date[: len(until)] <= until))
+            and (not author or author.casefold() in a.author.casefold())
+        }
         return np.array(
             [
-                (not languages or c.language in languages) and (not article_ids or c.article_id in article_ids)
+                (not languages or c.language in languages)
+                and (not article_ids or c.article_id in article_ids)
+                and c.article_id in wanted
                 for c in self.index.chunks
             ]
         )
 
     def _hit(self, rank_: int, position: int, score: float, confidence: float) -> Hit:
         chunk = self.index.chunks[position]
+        article = self.index.articles[chunk.article_id]
+        page = next((p.page for p in article.paragraphs if p.index == chunk.paragraph), 0)
         citation = Citation(
-            chunk.article_id, chunk.title, chunk.language, chunk.source, chunk.paragraph, chunk.start, chunk.end
+            chunk.article_id,
+            chunk.title,
+            chunk.language,
+            chunk.source,
+            chunk.paragraph,
+            chunk.start,
+            chunk.end,
+            page,
+            article.date,
+            article.author,
         )
         return Hit(rank_, 0.0 if math.isnan(score) else score, chunk.text, (), citation, chunk.id, confidence)
 

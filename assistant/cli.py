@@ -17,20 +17,13 @@ from assistant.settings import MAX_PASSAGES, MODES, Settings, option_help
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-corpus_option = click.option(
-    "--corpus",
-    "corpus_dir",
-    type=click.Path(path_type=Path),
-    default=None,
-    help=option_help("corpus_dir"),
-)
-index_option = click.option(
-    "--index",
-    "index_dir",
-    type=click.Path(path_type=Path),
-    default=None,
-    help=option_help("index_dir"),
-)
+
+def _folder_option(flag: str, setting: str):
+    return click.option(flag, setting, type=click.Path(path_type=Path), default=None, help=option_help(setting))
+
+
+corpus_option = _folder_option("--corpus", "corpus_dir")
+index_option = _folder_option("--index", "index_dir")
 store_option = click.option("--store", "store", default=None, help=option_help("store"))
 
 
@@ -212,12 +205,15 @@ def _assistant(index_dir, store=None):
 @click.option("--k", default=5, show_default=True, help=f"Number of passages (1 to {MAX_PASSAGES}).")
 @click.option("--mode", type=click.Choice(MODES), default=None, help=option_help("mode"))
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@click.option("--since", default=None, help="Only articles dated on or after this (2019, 2019-09 or 2019-09-30).")
+@click.option("--until", default=None, help="Only articles dated on or before this (2019, 2019-09 or 2019-09-30).")
+@click.option("--author", default=None, help="Only articles whose author contains this (any case).")
 @index_option
 @store_option
 @user_errors
-def ask(question, k, mode, as_json, index_dir, store):
+def ask(question, k, mode, as_json, since, until, author, index_dir, store):
     """Answer QUESTION with cited passages."""
-    answer = _assistant(index_dir, store).ask(question, k=k, mode=mode)
+    answer = _assistant(index_dir, store).ask(question, k=k, mode=mode, since=since, until=until, author=author)
     if as_json:
         click.echo(plain_json(answer.to_dict()))
         return
@@ -232,8 +228,10 @@ def ask(question, k, mode, as_json, index_dir, store):
         c = hit.citation
         click.secho(
             plain(
-                f"[{hit.rank}] {c.title} ({c.language}) · ¶{c.paragraph} · {c.source}:{c.start}-{c.end} · "
-                f"score {hit.score:.3f}"
+                f"[{hit.rank}] {c.title} ({c.language}) · ¶{c.paragraph} · {c.source}:{c.start}-{c.end}"
+                + (f" · page {c.page}" if c.page else "")
+                + "".join(f" · {x}" for x in (c.date, c.author) if x)
+                + f" · score {hit.score:.3f}"
             ),
             bold=True,
         )

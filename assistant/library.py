@@ -17,7 +17,7 @@ from pathlib import Path
 from assistant.answer import Assistant, Citation
 from assistant.errors import CorpusError, QuestionError
 from assistant.settings import Settings
-from corpus.load import SUFFIXES, load_corpus, read_source
+from corpus.load import SUFFIXES, load_corpus, read_source, source_path
 from corpus.options import LoadOptions
 from corpus.types import Article
 
@@ -50,6 +50,8 @@ class Source:
     end: int
     window: tuple[int, int]
     notice: str | None = None  # set when the file differs from the index: `text` is then the indexed text
+    page: int = 0  # the PDF page the passage is on (open the original there); 0 if none
+    original: Path | None = None  # the file itself, resolved inside the corpus folder; None when it is gone
 
 
 def source(assistant: Assistant, citation: Citation) -> Source:
@@ -58,16 +60,25 @@ def source(assistant: Assistant, citation: Citation) -> Source:
     article = assistant.index.articles.get(citation.article_id)
     if article is None or article.source != citation.source:
         raise QuestionError(f"{citation.source} is not a source in this index: ask the question again.")
-    notice = None
+    notice, original = None, None
     try:
         # The path comes from the index, and read_source still refuses paths outside the corpus folder.
         text = read_source(assistant.settings.corpus_dir, article.source)
+        original = source_path(assistant.settings.corpus_dir, article.source)
         if any(text[start:end] != piece for start, end, piece in _pieces(article)):
             text, notice = _indexed_text(article), STALE
     except (CorpusError, OSError, UnicodeDecodeError):
         text, notice = _indexed_text(article), GONE
     return Source(
-        text, article.title, article.source, citation.start, citation.end, (article.start, article.end), notice
+        text,
+        article.title,
+        article.source,
+        citation.start,
+        citation.end,
+        (article.start, article.end),
+        notice,
+        citation.page,
+        original,
     )
 
 

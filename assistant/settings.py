@@ -33,7 +33,7 @@ def _setting(default, help: str, env: str, *, low=None, high=None, choices=None,
 @dataclass(frozen=True)
 class Settings:
     corpus_dir: Path = _setting(
-        PROJECT_ROOT / "corpus" / "articles", "Folder of .txt/.md/.html articles.", "ASSISTANT_CORPUS"
+        PROJECT_ROOT / "corpus" / "articles", "Folder of .txt/.md/.html/.pdf/.docx articles.", "ASSISTANT_CORPUS"
     )
     index_dir: Path = _setting(PROJECT_ROOT / "var" / "index", "Folder holding the built index.", "ASSISTANT_INDEX")
     model: str = _setting(

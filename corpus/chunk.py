@@ -1,5 +1,7 @@
 """Sentence-aware chunking: consecutive paragraphs of an article packed up to a token budget.
 
+A chunk holds the paragraphs of one PDF page at most (formats without pages have no such limit).
+
 A paragraph longer than the budget is split between sentences; a single sentence longer than
 the budget (a line without punctuation) is cut into pieces at spaces, so no chunk exceeds it.
 `overlap` repeats the last sentences of a chunk at the start of the next one. Each chunk keeps
@@ -60,13 +62,16 @@ def chunk_article(
     groups: list[list[Sentence]] = []
     current: list[Sentence] = []
     sizes: list[int] = []  # token count of each sentence in `current`
+    # A chunk never crosses a PDF page, so its citation opens at the one page that holds it.
+    page = {p.index: p.page for p in article.paragraphs}
     for sentence in article_sentences(article):
         n = count_tokens(sentence.text)
         pieces = [(sentence, n)] if n <= max_tokens else _split_long(sentence, n, max_tokens, count_tokens)
         for piece, n in pieces:
-            if current and sum(sizes) + n > max_tokens:
+            new_page = bool(current) and page[piece.paragraph] != page[current[-1].paragraph]
+            if current and (new_page or sum(sizes) + n > max_tokens):
                 groups.append(current)
-                keep = min(overlap, len(current))
+                keep = 0 if new_page else min(overlap, len(current))
                 current, sizes = (current[-keep:], sizes[-keep:]) if keep else ([], [])
                 while current and sum(sizes) + n > max_tokens:  # the repeated sentences must leave room
                     current, sizes = current[1:], sizes[1:]

@@ -1,5 +1,8 @@
-"""Read a corpus folder into `Article`s: .txt, .md and .html files, UTF-8 only.
+"""Read a corpus folder into `Article`s: .txt and .md (UTF-8), web pages, PDF and Word files.
 
+Web pages go through main-text extraction (`corpus.html`), falling back to the page with its markup
+blanked when the extractor finds no article; PDF and Word files are read by `corpus.pdf` and
+`corpus.word`. The same article saved twice (same text) is indexed once, the copy reported.
 Files that cannot be used (not UTF-8, UTF-16, empty, binary, too large, unreadable, links leaving
 the folder or going round in a loop, pipes, folders with a text-file name, names that are not
 UTF-8) are skipped and reported with a one-line reason; they never stop the build.
@@ -12,17 +15,25 @@ import hashlib
 import os
 import re
 import stat
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from corpus.clean import clean_lines
+from corpus.document import Extracted, Unreadable, articles_from_extracted, layout
 from corpus.errors import CorpusError
+from corpus.html import extract_html
 from corpus.lang import detect_language
+from corpus.meta import find_author, find_date
 from corpus.options import LoadOptions
+from corpus.pdf import extract_pdf
 from corpus.split import split_articles
 from corpus.types import Article, Paragraph
+from corpus.word import extract_docx
 
-SUFFIXES = (".txt", ".md", ".html", ".htm")
+TEXT_SUFFIXES = (".txt", ".md")
+HTML_SUFFIXES = (".html", ".htm")
+BINARY_SUFFIXES = (".pdf", ".docx")
+SUFFIXES = TEXT_SUFFIXES + HTML_SUFFIXES + BINARY_SUFFIXES
 LONG_TITLE_CHARS = 300  # a first line this long is text, not a title (a file that is one long line)
 TITLE_PREFIX_CHARS = 80  # such an article is titled by the first words of that line
 _GONE = "it disappeared while the corpus was being read"
@@ -46,6 +57,7 @@ class LoadResult:
     articles: list[Article] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     files: dict[str, str] = field(default_factory=dict)  # source path -> sha256 of its bytes
+    duplicates: list[Skipped] = field(default_factory=list)  # articles left out as copies of one indexed
 
     @property
     def fingerprint(self) -> str:
@@ -53,9 +65,27 @@ class LoadResult:
 
 
 def read_source(corpus_dir: Path, relative: str) -> str:
-    """The text of one corpus file as the index saw it (HTML tags blanked, offsets kept).
+    """The text of one corpus file as the index saw it, the text citation offsets point into.
+
+    That is the file itself (.txt, .md), the extracted text (web pages, PDF, Word; extraction is
+    deterministic, so it is the same text the build saw), or a web page with its tags blanked.
 
     `relative` comes from outside (the UI), so it must resolve to a file inside the corpus folder.
+    """
+    path = source_path(corpus_dir, relative)
+    try:
+        return _document(path, path.read_bytes())[0]
+    except OSError as exc:
+        raise CorpusError(f"{relative} can no longer be read ({_why(exc)}): rebuild the index.") from None
+    except (UnicodeDecodeError, Unreadable, _Unusable) as exc:
+        raise CorpusError(f"{relative} can no longer be read ({exc}): rebuild the index.") from None
+
+
+def source_path(corpus_dir: Path, relative: str) -> Path:
+    """The original file of a source, to offer for download or open (a PDF at its page).
+
+    `relative` comes from outside (the UI), so it must resolve to a file inside the corpus folder;
+    CorpusError otherwise.
     """
     root = corpus_dir.resolve()
     try:
@@ -65,38 +95,94 @@ def read_source(corpus_dir: Path, relative: str) -> str:
         usable = False
     if not usable:
         raise CorpusError(f"{relative} is not a file in the corpus folder.")
-    try:
-        return _decode(path, path.read_bytes())
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CorpusError(f"{relative} can no longer be read ({_why(exc)}): rebuild the index.") from None
+    return path
 
 
-def load_corpus(corpus_dir: Path, options: LoadOptions | None = None) -> LoadResult:
-    """Every usable article under `corpus_dir`; unusable files are listed in `skipped` with a reason."""
+def load_corpus(corpus_dir: Path, options: LoadOptions | None = None, progress=None) -> LoadResult:
+    """Every usable article under `corpus_dir`; unusable files are listed in `skipped` with a reason.
+
+    Files are read one at a time and only their articles are kept, so memory grows with the text,
+    not with the files' size. `progress(done, total)` is called after each file when given.
+    """
     options = options or LoadOptions()
     if not corpus_dir.is_dir():
         raise CorpusError(f"Corpus folder {corpus_dir} does not exist: create it or pass --corpus DIR.")
     root = corpus_dir.resolve()
-    result = LoadResult()
-    for path in _candidates(corpus_dir, result.skipped):
+    result, first_seen = LoadResult(), {}
+    candidates = _candidates(corpus_dir, result.skipped)
+    for done, path in enumerate(candidates, start=1):
         relative = path.relative_to(corpus_dir).as_posix()
         try:
-            text = _read(path, relative, root, options)
-            articles = articles_from_text(text, relative)
+            data = _read(path, relative, root, options)
+            text, articles = _document(path, data, relative)
             if not articles:
                 raise _Unusable(_no_articles_reason(text))
+            articles = _drop_copies(articles, relative, first_seen, result)
         except _Unusable as exc:
             result.skipped.append(Skipped(_printable(relative), str(exc)))
-            continue
-        result.files[relative] = hashlib.sha256(text.encode("utf-8")).hexdigest()
-        result.articles.extend(articles)
+        else:
+            result.files[relative] = hashlib.sha256(data).hexdigest()
+            result.articles.extend(articles)
+        if progress:
+            progress(done, len(candidates))
     if not result.articles:
         # The build stops here, before it lists what it skipped: say why in the one line.
         shown = "; ".join(f"{s.path}: {s.reason}" for s in result.skipped[:3])
         more = ", ..." if len(result.skipped) > 3 else ""
         detail = f" ({len(result.skipped)} unusable files skipped: {shown}{more})" if result.skipped else ""
-        raise CorpusError(f"No articles found in {corpus_dir}{detail}: add .txt, .md or .html files.")
+        raise CorpusError(f"No articles found in {corpus_dir}{detail}: add .txt, .md, .html, .pdf or .docx files.")
     return result
+
+
+def _document(path: Path, data: bytes, relative: str = "") -> tuple[str, list[Article]]:
+    """The stored text of one file and its articles (offsets into that text)."""
+    suffix = path.suffix.lower()
+    if suffix in BINARY_SUFFIXES:
+        try:
+            extracted = extract_pdf(data) if suffix == ".pdf" else extract_docx(data)
+        except Unreadable as exc:
+            raise _Unusable(str(exc)) from None
+        return layout(extracted), articles_from_extracted(extracted, relative, _article_id)
+    text = _decoded(path, data)
+    if suffix in HTML_SUFFIXES:
+        extracted = extract_html(text)
+        if extracted is not None:
+            return layout(extracted), _page_articles(extracted, relative)
+        text = blank_html(text)
+    if not text.strip():
+        raise _Unusable(_NO_TEXT if suffix in HTML_SUFFIXES else "it is empty")
+    return text, articles_from_text(text, relative)
+
+
+def _page_articles(extracted: Extracted, relative: str) -> list[Article]:
+    """A web page's articles: its main text goes through the same cleaning and splitting as plain
+    text, so a saved tag-archive page still splits into its articles. A page of one article gets
+    the page's date and author; on a listing page each article keeps its own dateline, if any."""
+    articles = articles_from_text(layout(extracted), relative)
+    if len(articles) == 1:
+        article = articles[0]
+        date, author = extracted.date or article.date, extracted.author or article.author
+        articles = [replace(article, date=date, author=author)]
+    return articles
+
+
+def _drop_copies(articles: list[Article], relative: str, first_seen: dict, result: LoadResult) -> list[Article]:
+    """`articles` without those whose text an earlier file already brought (compared with
+    whitespace and case ignored). A file of nothing but copies is skipped with the reason; a file
+    with some copies lists them in `result.duplicates`."""
+    kept, copies = [], []
+    for article in articles:
+        key = hashlib.sha256(" ".join(article.text.split()).casefold().encode()).hexdigest()
+        original = first_seen.setdefault(key, relative)
+        if original == relative:
+            kept.append(article)
+        else:
+            copies.append((article.title, original))
+    if not kept:
+        originals = ", ".join(sorted({original for _, original in copies}))
+        raise _Unusable(f"it is a copy of {originals} (same text): indexed once")
+    result.duplicates += [Skipped(_printable(relative), f"'{t}' is a copy of {o}") for t, o in copies]
+    return kept
 
 
 class _Unusable(Exception):
@@ -117,7 +203,8 @@ def _candidates(corpus_dir: Path, skipped: list[Skipped]) -> list[Path]:
     return sorted(found)
 
 
-def _read(path: Path, relative: str, root: Path, options: LoadOptions) -> str:
+def _read(path: Path, relative: str, root: Path, options: LoadOptions) -> bytes:
+    """The bytes of a usable file, or _Unusable with the reason."""
     try:
         relative.encode("utf-8")
     except UnicodeEncodeError:
@@ -135,17 +222,24 @@ def _read(path: Path, relative: str, root: Path, options: LoadOptions) -> str:
     data = _read_bytes(path, options.max_file_bytes, options.max_file_mb)
     if not data.strip():
         raise _Unusable("it is empty")
+    return data
+
+
+def _decoded(path: Path, data: bytes) -> str:
+    """A text file's bytes as text: UTF-8 only, with a reason for every other encoding."""
     for mark, name, codec in _BOMS:
         if data.startswith(mark):
             raise _Unusable(f"it is {name}: convert it to UTF-8 (iconv -f {codec} -t UTF-8)")
     if b"\x00" in data[:8192]:
         raise _Unusable(_nul_reason(data[:8192]))
     try:
-        text = _decode(path, data)
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise _Unusable(f"it is not valid UTF-8 (byte {exc.start}): convert it with iconv") from None
-    if not text.strip():
-        raise _Unusable(_NO_TEXT if path.suffix.lower() in (".html", ".htm") else "it is empty")
+    if text.startswith("\ufeff"):
+        # A UTF-8 byte-order mark is not whitespace to str.strip(), so it would stay glued to the
+        # title; a space of the same length keeps every offset pointing at the same character.
+        text = " " + text[1:]
     return text
 
 
@@ -214,15 +308,6 @@ def _printable(relative: str) -> str:
     return "".join(ch if ch.isprintable() else "\ufffd" for ch in name)
 
 
-def _decode(path: Path, data: bytes) -> str:
-    text = data.decode("utf-8")
-    if text.startswith("\ufeff"):
-        # A UTF-8 byte-order mark is not whitespace to str.strip(), so it would stay glued to the
-        # title; a space of the same length keeps every offset pointing at the same character.
-        text = " " + text[1:]
-    return blank_html(text) if path.suffix.lower() in (".html", ".htm") else text
-
-
 _BLOCK_TAGS = re.compile(r"</?(p|div|h[1-6]|li|ul|ol|br|tr|td|section|article|header|footer|title|blockquote)\b", re.I)
 
 
@@ -257,8 +342,10 @@ def articles_from_text(text: str, source: str) -> list[Article]:
             continue
         paragraphs = tuple(Paragraph(i + 1, ln.start, ln.end, ln.text) for i, ln in enumerate(body))
         article_id = _article_id(source, title, seen)
-        language = detect_language(" ".join(p.text for p in paragraphs))
-        articles.append(Article(article_id, title, language, source, block[0].start, body[-1].end, paragraphs))
+        texts = [p.text for p in paragraphs]
+        language = detect_language(" ".join(texts))
+        meta = find_date(texts), find_author(texts)
+        articles.append(Article(article_id, title, language, source, block[0].start, body[-1].end, paragraphs, *meta))
     return articles
 
 

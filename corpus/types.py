@@ -1,4 +1,9 @@
-"""The records that flow through the pipeline. Offsets always point into the original source file."""
+"""The records that flow through the pipeline.
+
+Offsets point into the text the index stores for a source: the file itself for .txt and .md, the
+file with its markup blanked for a web page read without extraction, and the extracted text
+(`corpus.document.layout`) for web pages, PDF and Word files read by a library.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ class Paragraph:
     start: int
     end: int
     text: str
+    page: int = 0  # 1-based PDF page the paragraph starts on; 0 for formats without pages
 
 
 @dataclass(frozen=True)
@@ -22,6 +28,8 @@ class Article:
     start: int
     end: int
     paragraphs: tuple[Paragraph, ...]
+    date: str = ""  # ISO date (YYYY-MM-DD) the article was published or written; "" when unknown
+    author: str = ""  # "" when unknown
 
     @property
     def text(self) -> str:

@@ -154,7 +154,7 @@ class Prepared:
 def prepare_build(options: BuildOptions, embedder, previous: StoredIndex | None, say, progress: bool) -> Prepared:
     """Load, chunk, compare with `previous` and embed (vectors of unchanged chunks are taken from it)."""
     started = time.perf_counter()
-    corpus = _load(options, say)
+    corpus = _load(options, say, progress)
     chunks, keys = _chunk(corpus.articles, options, embedder)
     report = _compare(previous, corpus, chunks, keys)
     vectors, report.embedded = _embed([c.text for c in chunks], keys, previous, embedder, options, say, progress)
@@ -174,10 +174,21 @@ def _build(options: BuildOptions, index_dir: Path, embedder, say, progress: bool
     return built.report
 
 
-def _load(options: BuildOptions, say) -> LoadResult:
-    corpus = load_corpus(options.corpus_dir, LoadOptions(options.max_file_mb))
+def _load(options: BuildOptions, say, progress: bool = False) -> LoadResult:
+    from tqdm import tqdm
+
+    # disable=None: a bar only on a terminal, so logs and captured output keep one line per message.
+    with tqdm(desc="Reading files", unit="file", disable=None if progress else True, leave=False) as bar:
+
+        def advance(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        corpus = load_corpus(options.corpus_dir, LoadOptions(options.max_file_mb), advance)
     for skip in corpus.skipped:
         say(f"Skipped {skip.path}: {skip.reason}.")
+    for copy in corpus.duplicates:
+        say(f"Left out of {copy.path}: {copy.reason}.")
     return corpus
 
 

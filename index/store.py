@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import io
 import json
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -177,7 +177,7 @@ def load_index(index_dir: Path, model_fingerprint: str | None = None) -> StoredI
 def _record(cls, row: dict):
     """`cls(**row)` with its str and int fields type-checked: a record of the wrong shape is damage."""
     for f in fields(cls):
-        if f.type in _KINDS:
+        if f.type in _KINDS and (f.name in row or f.default is MISSING):  # a newer field has its default
             _check(row[f.name], _KINDS[f.type])
     return cls(**row)
 

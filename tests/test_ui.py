@@ -251,6 +251,20 @@ def test_copy_citation_carries_the_full_citation_as_text(handlers):
     assert f'<button title="{escape(citation_text(hit))}" class="copy act act-copy' in history[-1]["content"]
 
 
+def test_cards_and_citations_show_date_author_and_pdf_page_when_known(handlers):
+    from ui.render import hit_card
+
+    hit = ask(handlers, "Umeå rutiner", k=1)[1][-1].hits[0]
+    dated = replace(hit, citation=replace(hit.citation, page=3, date="2019-09-30", author="Eva <Lind>"))
+    c = dated.citation
+    assert citation_text(dated) == (
+        f"{c.title}, Eva <Lind>, 2019-09-30. {c.source}, page 3, ¶{c.paragraph}, "
+        f"characters {c.start}–{c.end} (Svenska)."
+    )
+    assert "Svenska · 2019-09-30 · Eva &lt;Lind&gt; · page 3 · ¶" in hit_card(dated)
+    assert "page" not in hit_card(hit).split('class="hit-meta">')[1].split("</div>")[0]
+
+
 def _upload(tmp_path, name: str, data: bytes) -> Path:
     path = tmp_path / "incoming" / name
     path.parent.mkdir(exist_ok=True)
@@ -282,7 +296,7 @@ def test_upload_refuses_duplicates_wrong_types_oversize_and_unreadable_files(han
     before.append(Path("small.txt"))
     message = handlers.upload([str(f) for f in files])
     assert "copy.txt: already in the corpus as small.txt; not added again." in message
-    assert "tool.exe: not added — only .txt, .md, .html, .htm files can be added." in message
+    assert "tool.exe: not added — only .txt, .md, .html, .htm, .pdf, .docx files can be added." in message
     assert "big.txt: not added — it is larger than 0.001 MB (ASSISTANT_MAX_UPLOAD_MB)." in message
     assert "latin1.txt: not added — " in message and "UTF-8" in message
     assert "empty.html: not added — it has no article text" in message
@@ -424,6 +438,16 @@ def test_uploads_are_capped(server):
     url = server[0] + "gradio_api/upload"
     too_big = int(Settings().max_upload_mb * 1024 * 1024) + 1024
     assert httpx.post(url, files={"files": ("big.txt", b"x" * too_big)}).status_code == 413
+
+
+@pytest.mark.integration
+def test_original_files_are_served_from_the_corpus_folder_only(server, real_index):
+    import httpx
+
+    inside = next(real_index.corpus_dir.resolve().glob("*.txt"))
+    served = httpx.get(f"{server[0]}gradio_api/file={inside}")
+    assert served.status_code == 200 and served.content == inside.read_bytes()
+    assert httpx.get(f"{server[0]}gradio_api/file=/etc/passwd").status_code in (403, 404)
 
 
 def _chromium(playwright):
@@ -635,3 +659,36 @@ def test_the_login_page_throttles_a_password_guesser(handlers):
         assert httpx.post(url, data={"username": "admin", "password": "s3cret"}).status_code == 200
     finally:
         app.close()
+
+
+def test_date_and_author_filters_reach_the_search(handlers):
+    history, answers = handlers.respond("Umeå rutiner", [], [], 3, "hybrid", None, None, "2030", "", "")
+    assert answers[-1] is not None and answers[-1].hits == ()  # no fixture article is dated 2030 or later
+    history, answers = handlers.respond("Umeå rutiner", [], [], 3, "hybrid", None, None, "20x", "", "")
+    assert answers[-1] is None and "since" in history[-1]["content"]  # a bad date is one readable line
+    history, answers = handlers.respond("Umeå rutiner", [], [], 3, "hybrid", None, None, "", "", "")
+    assert answers[-1].hits
+
+
+def test_the_source_offers_the_original_file_inside_the_corpus(handlers, tmp_path):
+    from ui.app import launch_options, original_link
+
+    history, answers = ask(handlers, "Umeå rutiner", k=1)
+    html = handlers.open_source(answers, len(answers) - 1, 1)
+    corpus = handlers.settings.corpus_dir.resolve()
+    assert f'href="/gradio_api/file={corpus}/' in html and "Open the original file" in html
+    assert launch_options(handlers.settings)["allowed_paths"] == [str(corpus)]
+
+    class View:
+        original, page = corpus / "rapport.pdf", 4
+
+    assert 'rapport.pdf#page=4"' in original_link(View) and "at page 4" in original_link(View)
+
+
+def test_api_filters_by_date_and_author(handlers):
+    assert handlers.api_ask("Umeå rutiner", 3, since="2030")["passages"] == []
+    assert handlers.api_ask("Umeå rutiner", 3, author="  ")["passages"]  # blank filters are no filters
+    with pytest.raises(QuestionError, match="since"):
+        handlers.api_ask("Umeå rutiner", 3, since="someday")
+    with pytest.raises(QuestionError, match="must be text"):
+        handlers.api_ask("Umeå rutiner", 3, author=7)

@@ -7,9 +7,10 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
+from urllib.parse import quote
 
 from assistant.answer import Answer, Assistant, Hit
-from assistant.errors import AssistantError
+from assistant.errors import AssistantError, QuestionError
 from assistant.library import add_files, rebuild, source
 from assistant.settings import MODES, Settings
 from ui.login import Login
@@ -116,8 +117,12 @@ class Handlers:
         mode: str = "hybrid",
         languages: list[str] | None = None,
         articles: list[str] | None = None,
+        since: str = "",
+        until: str = "",
+        author: str = "",
     ):
-        """One turn: returns (history, answers); `answers[i]` is the Answer shown as chat message i."""
+        """One turn: returns (history, answers); `answers[i]` is the Answer shown as chat message i.
+        `since`/`until` (YYYY[-MM[-DD]]) and `author` filter by the articles' dates and authors."""
         history, answers = list(history or []), list(answers or [])
         try:
             assistant = self._ready()
@@ -128,6 +133,9 @@ class Handlers:
                 mode=mode,
                 languages=languages or None,
                 article_ids=self._article_ids(articles),
+                since=(since or "").strip() or None,
+                until=(until or "").strip() or None,
+                author=(author or "").strip() or None,
             )
             content, entry = answer_html(answer, len(history) + 1, self._contexts(assistant, answer)), answer
         except AssistantError as exc:
@@ -177,7 +185,8 @@ class Handlers:
             return _notice(exc)
         notice = _notice(view.notice) if view.notice else ""
         heading = f'<span class="cite-num">[{hit.rank}]</span> of {len(answer.hits)} · '
-        return notice + source_html(view.text, view.title, view.source, view.start, view.end, view.window, heading)
+        html = source_html(view.text, view.title, view.source, view.start, view.end, view.window, heading)
+        return notice + original_link(view) + html
 
     def step_source(self, answers: list, where: list | None, delta: int) -> tuple[str, list | None]:
         """Previous (-1) or next (+1) citation of the answer whose source is open: (html, new position)."""
@@ -262,11 +271,15 @@ class Handlers:
         return "\n\n".join(lines)
 
     # --- API and index panel ---------------------------------------------------------------
-    def api_ask(self, question: str, k: int = 5) -> dict:
+    def api_ask(self, question: str, k: int = 5, since: str = "", until: str = "", author: str = "") -> dict:
         """The `ask` endpoint: the answer as JSON-ready dicts, with the short answer and its [n] markers
-        and each passage's relevance label. A bad argument or a missing index raises AssistantError,
-        which `build_app` turns into an error whose message reaches the client."""
-        return self._ready().ask(question, k=k).to_dict()
+        and each passage's relevance label; optional date range and author filters. A bad argument or a
+        missing index raises AssistantError, which `build_app` turns into an error the client reads."""
+        filters = {"since": since, "until": until, "author": author}
+        if not all(isinstance(v, str | None) for v in filters.values()):
+            raise QuestionError("since, until and author must be text (e.g. since='2019-09').")
+        chosen = {name: value.strip() for name, value in filters.items() if value and value.strip()}
+        return self._ready().ask(question, k=k, **chosen).to_dict()
 
     def status(self) -> str:
         if self.assistant is None:
@@ -348,6 +361,10 @@ def build_app(handlers: Handlers):
                         info=", ".join(LANGUAGE_NAMES.get(x, x) for x in handlers.languages()),
                     )
                     articles = gr.Dropdown(handlers.article_titles(), multiselect=True, label="Only these articles")
+                    with gr.Row():
+                        since = gr.Textbox(label="Published from", placeholder="YYYY[-MM[-DD]]", elem_id="since")
+                        until = gr.Textbox(label="Published until", placeholder="YYYY[-MM[-DD]]", elem_id="until")
+                    author = gr.Textbox(label="Author contains", elem_id="author")
                 with gr.Accordion("Add articles and index", open=False, elem_id="library"):
                     uploads = gr.File(
                         label=f"Add .txt, .md or .html articles (up to {handlers.settings.max_upload_mb:g} MB each)",
@@ -368,13 +385,13 @@ def build_app(handlers: Handlers):
         action = gr.Textbox(visible="hidden", elem_id="ui-action")
         action_go = gr.Button(visible="hidden", elem_id="ui-action-go")
 
-        def chat_turn(message, history, state, k_, mode_, langs, arts):
-            history, state = handlers.respond(message, history, state, k_, mode_, langs, arts)
+        def chat_turn(message, history, state, k_, mode_, langs, arts, since_, until_, author_):
+            history, state = handlers.respond(message, history, state, k_, mode_, langs, arts, since_, until_, author_)
             path = handlers.export(state)
             return history, state, "", gr.update(value=path, interactive=path is not None)
 
         outputs = [chatbot, answers, question, download]
-        controls = [k, mode, languages, articles]
+        controls = [k, mode, languages, articles, since, until, author]
         # Two questions may run at once (2 cores); a rebuild has its own queue and never blocks them.
         for trigger in (question.submit, send.click):
             trigger(
@@ -436,16 +453,28 @@ def build_app(handlers: Handlers):
             api_visibility="private",
         )
 
-        def ask(question: str, k: int = 5) -> dict:
+        def ask(question: str, k: int = 5, since: str = "", until: str = "", author: str = "") -> dict:
             """A short cited answer and the passages for a question: {"question", "no_answer", "short_answer"
-            (sentences with [n] markers), "passages": [{"rank", "label", "confidence", "citation", ...}]}."""
+            (sentences with [n] markers), "passages": [{"rank", "label", "confidence", "citation", ...}]};
+            `since`/`until` (YYYY[-MM[-DD]]) and `author` keep only articles dated or written so."""
             try:
-                return handlers.api_ask(question, k)
+                return handlers.api_ask(question, k, since, until, author)
             except AssistantError as exc:
                 raise gr.Error(str(exc), print_exception=False) from None
 
         gr.api(ask, api_name="ask", concurrency_id="ask", concurrency_limit=2)
     return app
+
+
+def original_link(view) -> str:
+    """A link to the cited file itself (a PDF opens at the passage's page), served from the corpus folder."""
+    if view.original is None:
+        return ""
+    page = f"#page={view.page}" if view.page else ""
+    where = f" at page {view.page}" if view.page else ""
+    url = f"/gradio_api/file={quote(str(view.original))}{page}"
+    link = f'<a href="{escape(url)}" target="_blank" rel="noopener">Open the original file{where}</a>'
+    return f'<p class="original">{link}</p>'
 
 
 def launch_options(settings: Settings) -> dict:
@@ -455,6 +484,8 @@ def launch_options(settings: Settings) -> dict:
     return {
         "auth": Login(*credentials) if credentials else None,
         "max_file_size": f"{int(settings.max_upload_mb * 1024)}kb",
+        # "Open the original file" links point into the corpus folder, and only there.
+        "allowed_paths": [str(settings.corpus_dir.resolve())],
         "css": CSS,
         "head": PAGE_JS,
         "show_error": False,  # our own errors (gr.Error) still reach the page and the API client

@@ -43,7 +43,15 @@ def citation_text(hit: Hit) -> str:
     """One citation as plain text, for copying and for the Markdown export."""
     c = hit.citation
     language = LANGUAGE_NAMES.get(c.language, c.language)
-    return f"{c.title}. {c.source}, ¶{c.paragraph}, characters {c.start}–{c.end} ({language})."
+    extra = "".join(f", {x}" for x in (c.author, c.date) if x)
+    page = f", page {c.page}" if c.page else ""
+    return f"{c.title}{extra}. {c.source}{page}, ¶{c.paragraph}, characters {c.start}–{c.end} ({language})."
+
+
+def _where(c) -> str:
+    """Language, date, page and paragraph of a citation, for a card's meta line."""
+    parts = [LANGUAGE_NAMES.get(c.language, c.language), c.date, c.author, f"page {c.page}" if c.page else ""]
+    return " · ".join(escape(p) for p in [*filter(None, parts), f"¶{c.paragraph}", c.source])
 
 
 def label_html(hit: Hit) -> str:
@@ -63,8 +71,7 @@ def hit_card(hit: Hit, turn: int = 0, context: tuple[str, str] = ("", "")) -> st
         f'<div class="hit-card" id="hit-{turn}-{n}">'
         f'<div class="hit-head"><a href="#" {_act("source", turn, n, "cite-num")}>[{n}]</a> '
         f'<a href="#" {_act("source", turn, n, "hit-title")}>{escape(c.title)}</a> {label_html(hit)}</div>'
-        f'<div class="hit-meta">{escape(LANGUAGE_NAMES.get(c.language, c.language))} · ¶{c.paragraph} · '
-        f"{escape(c.source)}</div>"
+        f'<div class="hit-meta">{_where(c)}</div>'
         f'<div class="hit-highlight">{highlight}</div>'
         f'<details class="hit-more"><summary>Whole passage</summary>{before}'
         f'<div class="hit-text">{_marked(hit.text, hit.highlight)}</div>{after}{more}</details>'

@@ -1,0 +1,129 @@
+"""PDF files by `pypdf`: paragraphs with the page they start on, without running headers and footers.
+
+pypdf gives lines, not paragraphs. A paragraph ends where the gap to the next line is clearly
+larger than the page's usual line spacing, or the font size changes (a heading). Lines that come
+back on most pages (the running header, "Side 2 af 3") are furniture and are dropped.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections import Counter
+from dataclasses import dataclass
+
+from corpus.document import Block, Extracted, Unreadable, titled
+from corpus.meta import metadata_date
+
+PARAGRAPH_GAP = 1.4  # a gap this many times the usual line spacing starts a new paragraph
+EDGE_LINES = 3  # running headers and footers sit among the first or last lines of a page
+_PAGE_NUMBER = re.compile(r"^(?:(?:side|sida|page|s\.)\s*)?[-–]?\s*\d+\s*(?:(?:af|av|of|/)\s*\d+)?\s*[-–]?$", re.I)
+
+
+@dataclass(frozen=True)
+class _Line:
+    y: float
+    size: float
+    text: str
+
+
+def extract_pdf(data: bytes) -> Extracted:
+    """The PDF's paragraphs with page numbers; Unreadable when damaged, encrypted or without text."""
+    from pypdf import PdfReader
+
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        # Many PDFs are encrypted only against editing: the empty password opens them for reading.
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise Unreadable("it is a password-protected PDF: save a copy without a password")
+        pages = [_page_lines(page) for page in reader.pages]
+        meta = reader.metadata or {}
+        title, author = str(meta.get("/Title") or ""), str(meta.get("/Author") or "")
+        created = _safe(lambda: reader.metadata.creation_date if reader.metadata else None)
+    except Unreadable:
+        raise
+    except Exception as exc:  # noqa: BLE001 - pypdf raises many kinds on damaged files: one line each
+        raise Unreadable(f"it is a damaged PDF ({type(exc).__name__}): it cannot be read") from None
+    furniture = _running_lines(pages)
+    blocks = []
+    for number, lines in enumerate(pages, start=1):
+        lines = [ln for ln in lines if _key(ln.text) not in furniture and not _PAGE_NUMBER.match(ln.text)]
+        blocks += [Block(text, page=number) for text in _paragraphs(lines)]
+    if not blocks:
+        raise Unreadable("it has no text layer (a scan?): run OCR on it (e.g. ocrmypdf) and add it again")
+    return titled(blocks, title, metadata_date(created), author.strip())
+
+
+def _safe(get):
+    try:
+        return get()
+    except Exception:  # noqa: BLE001 - a malformed date in the metadata is just no date
+        return None
+
+
+def _page_lines(page) -> list[_Line]:
+    """The page's text lines, top to bottom, with their height on the page and font size."""
+    pieces: list[tuple[float, float, str]] = []
+
+    def visit(text, cm, tm, font, size):
+        if text:
+            pieces.append((tm[5] * cm[3] + cm[5], abs(size * tm[3] * cm[3]) or size, text))
+
+    page.extract_text(visitor_text=visit)
+    lines, current, y, size = [], "", None, 0.0
+    for py, psize, text in pieces:
+        for part in re.split(r"(\n)", text):
+            if part == "\n":
+                lines.append(_Line(y or 0.0, size, current))
+                current, y = "", None
+            elif part:
+                current += part
+                y, size = (py, psize) if y is None else (y, size)
+    if current:
+        lines.append(_Line(y or 0.0, size, current))
+    return [_Line(ln.y, ln.size, " ".join(ln.text.split())) for ln in lines if ln.text.strip()]
+
+
+def _running_lines(pages: list[list[_Line]]) -> set[str]:
+    """Lines (digits ignored) at the top or bottom of more than half the pages: headers and footers."""
+    if len(pages) < 2:
+        return set()
+    seen = Counter()
+    for lines in pages:
+        seen.update({_key(ln.text) for ln in lines[:EDGE_LINES] + lines[-EDGE_LINES:]})
+    return {key for key, n in seen.items() if n > len(pages) / 2}
+
+
+def _key(text: str) -> str:
+    return re.sub(r"\d+", "#", text.casefold())
+
+
+def _paragraphs(lines: list[_Line]) -> list[str]:
+    """Lines joined into paragraphs: a break at a large gap or a change of font size."""
+    if not lines:
+        return []
+    gaps = [a.y - b.y for a, b in zip(lines, lines[1:]) if a.y - b.y > 0]
+    usual = sorted(gaps)[len(gaps) // 4] if gaps else 0.0  # the tighter spacing: lines inside a paragraph
+    paragraphs, current = [], lines[0].text
+    for before, line in zip(lines, lines[1:]):
+        gap = before.y - line.y
+        if abs(line.size - before.size) > 0.5 or gap <= 0 or (usual and gap > usual * PARAGRAPH_GAP):
+            paragraphs.append(current)
+            current = line.text
+        else:
+            current = join_lines(current, line.text)
+    paragraphs.append(current)
+    return paragraphs
+
+
+_HYPHENATED = re.compile(r"[a-zåäöæøéü]-$")
+_KEEP_HYPHEN = {"och", "og", "eller", "samt", "and", "or", "resp", "respektive", "til", "till"}
+
+
+def join_lines(text: str, line: str) -> str:
+    """Two lines of one paragraph: a word hyphenated at the line end is joined again ("ombygg-" +
+    "naden"), but "social- og sundhed" keeps its hyphen and space, and "SOSU-" + "skolen" its hyphen."""
+    first = line.split(" ", 1)[0]
+    if text.endswith("-") and first[:1].islower() and first.casefold().strip(".,") not in _KEEP_HYPHEN:
+        return (text[:-1] if _HYPHENATED.search(text) else text) + line
+    return f"{text} {line}"

@@ -1,0 +1,302 @@
+"""Web pages, PDF and Word files: what reaches the index, citations, dates, authors, copies.
+
+The fixtures are made by code (tests/fixtures/make_fixtures.py) and look like the real thing: a
+saved news page with menus and a cookie banner, a PDF with a running header, a Word memo.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import replace
+
+import pytest
+from click.testing import CliRunner
+
+from assistant.errors import CorpusError, QuestionError
+from corpus.load import load_corpus, read_source
+from tests import test_corpus
+from tests.conftest import FIXTURES
+from tests.fixtures import make_fixtures as fx
+
+BOILERPLATE = fx.NEWS_BOILERPLATE + fx.PDF_BOILERPLATE + fx.DOCX_BOILERPLATE
+ALL_PARAGRAPHS = list(fx.NEWS_PARAGRAPHS) + [p for page in fx.PDF_PAGES for p in page] + fx.all_paragraphs_docx()
+
+
+@pytest.fixture
+def archive(tmp_path):
+    """The realistic fixtures next to the tiny corpus's plain-text files."""
+    folder = fx.write_all(tmp_path / "corpus")
+    for path in (FIXTURES / "corpus").iterdir():
+        shutil.copy(path, folder)
+    return folder
+
+
+@pytest.fixture
+def archive_assistant(archive, tmp_path, fake_embedder):
+    from assistant.answer import Assistant
+    from assistant.library import rebuild
+    from assistant.settings import Settings
+
+    settings = Settings(corpus_dir=archive, index_dir=tmp_path / "index", model="fake", chunk_tokens=40)
+    settings = replace(settings, no_answer_threshold=0.0)
+    rebuild(settings, fake_embedder, say=lambda _: None, progress=False)
+    return Assistant.open(settings=settings, embedder=fake_embedder)
+
+
+def by_source(result, source):
+    (article,) = [a for a in result.articles if a.source == source]
+    return article
+
+
+def test_every_article_paragraph_is_indexed_and_no_boilerplate(archive_assistant):
+    indexed = [c.text for c in archive_assistant.index.chunks]
+    joined = "\n".join(indexed)
+    # A chunk may end inside a long paragraph: each paragraph must be whole in the articles and
+    # every word of it in the chunks.
+    paragraphs = {p.text for a in archive_assistant.index.articles.values() for p in a.paragraphs}
+    for text in ALL_PARAGRAPHS:
+        assert text in paragraphs
+        assert text.split()[-1] in joined
+    stored = joined + "\n".join(a.title for a in archive_assistant.index.articles.values())
+    for line in BOILERPLATE:
+        assert line not in stored, line
+    assert "Relaterade artiklar" not in stored and "Side 2" not in stored
+
+
+def test_titles_are_the_documents_own(archive):
+    result = load_corpus(archive)
+    assert by_source(result, "nyheter-vardcentral.html").title == fx.NEWS_TITLE
+    assert by_source(result, "aeldreplejen-2021.pdf").title == fx.PDF_TITLE
+    memo = by_source(result, "skolbibliotek.docx")
+    assert memo.title == fx.DOCX_TITLE
+    # Section headings stay, in order, as paragraphs of their own.
+    texts = [p.text for p in memo.paragraphs]
+    assert [h for h, _ in fx.DOCX_SECTIONS] == [t for t in texts if t in dict(fx.DOCX_SECTIONS)]
+
+
+def test_offsets_point_into_the_text_open_source_shows(archive):
+    # The same check as for plain text, over the extracted formats.
+    test_corpus.test_offsets_point_back_into_the_source_file(archive)
+
+
+def test_pdf_paragraphs_know_their_page(archive):
+    pdf = by_source(load_corpus(archive), "aeldreplejen-2021.pdf")
+    expected = {text: number for number, page in enumerate(fx.PDF_PAGES, start=1) for text in page}
+    assert {p.text: p.page for p in pdf.paragraphs} == expected
+
+
+def test_pdf_citation_carries_the_page(archive_assistant):
+    answer = archive_assistant.ask("Sygefraværet blandt medarbejderne faldt vagtplaner", k=1, mode="bm25")
+    citation = answer.hits[0].citation
+    assert (citation.source, citation.page) == ("aeldreplejen-2021.pdf", 2)
+    assert (citation.date, citation.author) == (fx.PDF_DATE, fx.PDF_AUTHOR)
+    other = archive_assistant.ask("Hemtjänsten i Kiruna bilar", k=1, mode="bm25").hits[0].citation
+    assert other.page == 0  # formats without pages say so
+
+
+def test_dates_and_authors_from_metadata(archive):
+    result = load_corpus(archive)
+    assert [(by_source(result, s).date, by_source(result, s).author) for s in fx.FILES] == [
+        (fx.NEWS_DATE, fx.NEWS_AUTHOR),
+        (fx.PDF_DATE, fx.PDF_AUTHOR),
+        (fx.DOCX_DATE, fx.DOCX_AUTHOR),
+    ]
+
+
+@pytest.mark.parametrize(
+    "line, date",
+    [
+        ("Publicerad: måndag 30 september, 2019", "2019-09-30"),
+        ("27/2/14 12:30", "2014-02-27"),
+        ("Varberg den 15 juni 2017", "2017-06-15"),
+        ("Holstebro, 3. marts 2020", "2020-03-03"),
+    ],
+)
+def test_dated_lines_in_plain_text(tmp_path, line, date):
+    folder = tmp_path / "c"
+    folder.mkdir()
+    (folder / "a.txt").write_text(f"Ny plan\n{line}\nAv Anna Berg\nBrödtext om kommunen och dess planer.\n")
+    (article,) = load_corpus(folder).articles
+    assert (article.date, article.author) == (date, "Anna Berg")
+
+
+def test_a_date_in_the_middle_of_the_text_is_not_the_articles(tmp_path):
+    folder = tmp_path / "c"
+    folder.mkdir()
+    body = [f"Stycke {i} om planen." for i in range(16)]
+    middle = "Planen gäller från 1 januari 2020 i hela kommunen."
+    (folder / "a.txt").write_text("\n".join(["Ny plan", *body[:8], middle, *body[8:]]))
+    assert load_corpus(folder).articles[0].date == ""
+
+
+def test_filters_by_date_and_author(archive_assistant):
+    def sources(**filters):
+        answer = archive_assistant.ask("kommunen", k=10, mode="bm25", **filters)
+        return {h.citation.source for h in answer.hits}
+
+    assert sources(since="2020") == {"aeldreplejen-2021.pdf"}
+    assert sources(until="2019-09-30") == {"nyheter-vardcentral.html", "skolbibliotek.docx"} & sources()
+    assert sources(since="2017-06", until="2017-06") == {"skolbibliotek.docx"}
+    assert sources(author="lena") == {"skolbibliotek.docx"}
+    assert sources(author="nobody") == set()
+    with pytest.raises(QuestionError, match="since must be a date"):
+        archive_assistant.ask("kommunen", since="last week")
+
+
+def test_cli_filters_and_bad_date(archive_assistant, monkeypatch):
+    from assistant import cli
+
+    monkeypatch.setattr(cli, "_assistant", lambda index_dir: archive_assistant)
+    ok = CliRunner().invoke(cli.main, ["ask", "skolbibliotek", "--mode", "bm25", "--author", "Lena Ek"])
+    assert ok.exit_code == 0 and "skolbibliotek.docx" in ok.output and fx.DOCX_DATE in ok.output
+    pdf = CliRunner().invoke(cli.main, ["ask", "Sygefraværet vagtplaner", "--mode", "bm25", "--since", "2021-01"])
+    assert "page 2" in pdf.output
+    bad = CliRunner().invoke(cli.main, ["ask", "skolbibliotek", "--until", "15/6/2017"])
+    assert bad.exit_code == 2 and bad.output.count("\n") == 1 and "until must be a date" in bad.output
+
+
+def test_the_same_article_saved_twice_is_indexed_once(archive):
+    shutil.copy(archive / "skolbibliotek.docx", archive / "kopia av skolbibliotek.docx")
+    lines = [fx.NEWS_TITLE, *fx.NEWS_PARAGRAPHS]
+    (archive / "zz-vardcentral.txt").write_text("\n\n".join(lines), encoding="utf-8")
+    result = load_corpus(archive)
+    assert sum(a.title == fx.DOCX_TITLE for a in result.articles) == 1
+    assert sum(a.title == fx.NEWS_TITLE for a in result.articles) == 1
+    reasons = {s.path: s.reason for s in result.skipped}
+    # Files are read in name order: the first one read is the one indexed.
+    assert "copy of kopia av skolbibliotek.docx (same text)" in reasons["skolbibliotek.docx"]
+    assert "copy of nyheter-vardcentral.html" in reasons["zz-vardcentral.txt"]
+
+
+def test_a_file_with_some_copied_articles_keeps_the_rest(tmp_path):
+    folder = tmp_path / "c"
+    folder.mkdir()
+    (folder / "a.txt").write_text("Första\nFoto: X\nEn text om skolan.\n")
+    archive = "Första\nFoto: X\nEn text om skolan.\nAndra\nFoto: Y\nEn annan text om vården.\n"
+    (folder / "b.txt").write_text(archive)
+    result = load_corpus(folder)
+    assert sorted(a.title for a in result.articles) == ["Andra", "Första"]
+    assert [(d.path, d.reason) for d in result.duplicates] == [("b.txt", "'Första' is a copy of a.txt")]
+
+
+def test_unreadable_pdf_and_word_files_are_skipped_with_a_reason(archive):
+    from pypdf import PdfReader, PdfWriter
+
+    fx.scanned_pdf(archive / "scan.pdf")
+    good = (archive / "aeldreplejen-2021.pdf").read_bytes()
+    (archive / "cut.pdf").write_bytes(good[:200])
+    (archive / "not-really.docx").write_bytes(b"PK\x03\x04 this is no zip")
+    (archive / "text.docx").write_text("plain text with a .docx name")
+    (archive / "empty.pdf").write_bytes(b"")
+    for name, password in (("locked.pdf", "secret"), ("no-editing.pdf", "")):
+        writer = PdfWriter(clone_from=PdfReader(archive / "aeldreplejen-2021.pdf"))
+        writer.encrypt(user_password=password, owner_password="owner")
+        with (archive / name).open("wb") as fh:
+            writer.write(fh)
+    result = load_corpus(archive)
+    reasons = {s.path: s.reason for s in result.skipped}
+    assert "password-protected" in reasons["locked.pdf"]
+    assert "copy of aeldreplejen-2021.pdf" in reasons["no-editing.pdf"]  # so it was read: no password needed
+    assert "no text layer" in reasons["scan.pdf"]
+    assert "damaged PDF" in reasons["cut.pdf"] or "no text layer" in reasons["cut.pdf"]
+    assert "Word" in reasons["not-really.docx"] and "Word" in reasons["text.docx"]
+    assert reasons["empty.pdf"] == "it is empty"
+    assert all("\n" not in r and "Traceback" not in r for r in reasons.values())
+
+
+def test_a_page_the_extractor_finds_nothing_in_is_read_the_old_way(tmp_path, monkeypatch):
+    import corpus.load
+
+    folder = tmp_path / "c"
+    shutil.copytree(FIXTURES / "corpus", folder)
+    monkeypatch.setattr(corpus.load, "extract_html", lambda html: None)
+    page = by_source(load_corpus(folder), "page.html")
+    assert page.title == "Hemtjänst i Kiruna"
+    assert read_source(folder, "page.html")[page.start :].startswith("Hemtjänst i Kiruna")
+
+
+def test_loading_reports_progress_per_file(archive):
+    calls = []
+    load_corpus(archive, progress=lambda done, total: calls.append((done, total)))
+    total = len(list(archive.iterdir()))
+    assert calls == [(i, total) for i in range(1, total + 1)]
+
+
+def test_an_index_written_before_dates_and_pages_still_loads():
+    from corpus.types import Article, Paragraph
+    from index.store import _record
+
+    row = {"id": "a", "title": "T", "language": "sv", "source": "s.txt", "start": 0, "end": 5}
+    paragraph = _record(Paragraph, {"index": 1, "start": 2, "end": 5, "text": "abc"})
+    article = _record(Article, {**row, "paragraphs": (paragraph,)})
+    assert (article.date, article.author, paragraph.page) == ("", "", 0)
+
+
+def test_open_source_shows_the_extracted_text_with_the_passage_and_page(archive_assistant):
+    from assistant.library import source
+    from corpus.load import source_path
+
+    hit = archive_assistant.ask("Borgertilfredsheden spørgeskemaundersøgelse", k=1, mode="bm25").hits[0]
+    shown = source(archive_assistant, hit.citation)
+    assert shown.notice is None and shown.page == 3
+    assert shown.text[shown.start : shown.end].split() == hit.text.split()  # paragraphs: one newline in a chunk
+    assert fx.PDF_HEADER not in shown.text
+    folder = archive_assistant.settings.corpus_dir
+    assert source_path(folder, hit.citation.source) == (folder / "aeldreplejen-2021.pdf").resolve()
+    with pytest.raises(CorpusError):
+        source_path(folder, "../index/manifest.json")
+
+
+def test_a_word_file_without_properties_has_no_made_up_date_or_author(tmp_path):
+    import docx
+
+    folder = tmp_path / "c"
+    folder.mkdir()
+    document = docx.Document()  # python-docx's template: author "python-docx", created 2013-12-23
+    document.add_paragraph("Anteckningar")
+    document.add_paragraph("Mötet beslutade att skjuta upp frågan till hösten.")
+    document.save(str(folder / "notes.docx"))
+    (article,) = load_corpus(folder).articles
+    assert (article.date, article.author) == ("", "")
+
+
+@pytest.mark.parametrize(
+    "first, second, joined",
+    [
+        ("Ombygg-", "naden kostade tolv miljoner.", "Ombyggnaden kostade tolv miljoner."),
+        ("nye social-", "og sundhedshjælpere", "nye social- og sundhedshjælpere"),
+        ("med SOSU-", "skolen i Holstebro", "med SOSU-skolen i Holstebro"),
+        ("Hon sa:", "nej.", "Hon sa: nej."),
+    ],
+)
+def test_pdf_lines_hyphenated_at_the_line_end_are_joined(first, second, joined):
+    from corpus.pdf import join_lines
+
+    assert join_lines(first, second) == joined
+
+
+def test_a_saved_listing_page_splits_into_its_articles_like_its_text(tmp_path):
+    import html
+
+    folder = tmp_path / "c"
+    folder.mkdir()
+    lines = [ln for ln in (FIXTURES / "corpus" / "archive.txt").read_text().splitlines() if ln.strip()]
+    body = "".join(f"<p>{html.escape(ln)}</p>\n" for ln in lines)
+    page = f"<html><head><title>{lines[0]}</title></head><body><nav><a href='/'>Hem</a></nav>{body}</body></html>"
+    (folder / "archive.html").write_text(page)
+    as_html = [(a.title, [p.text for p in a.paragraphs]) for a in load_corpus(folder).articles]
+    (folder / "archive.html").unlink()
+    shutil.copy(FIXTURES / "corpus" / "archive.txt", folder)
+    as_text = [(a.title, [p.text for p in a.paragraphs]) for a in load_corpus(folder).articles]
+    assert len(as_html) == 3 and as_html == as_text
+
+
+def test_the_build_names_the_copies_it_left_out(archive, tmp_path, fake_embedder):
+    from assistant.library import rebuild
+    from assistant.settings import Settings
+
+    shutil.copy(archive / "aeldreplejen-2021.pdf", archive / "rapport (kopi).pdf")
+    messages = []
+    settings = Settings(corpus_dir=archive, index_dir=tmp_path / "index", model="fake", chunk_tokens=40)
+    rebuild(settings, fake_embedder, say=messages.append, progress=False)
+    assert "Skipped rapport (kopi).pdf: it is a copy of aeldreplejen-2021.pdf (same text): indexed once." in messages
