@@ -23,7 +23,7 @@ from assistant.summary import Sentence, as_text, short_answer
 from corpus.chunk import article_sentences
 from corpus.types import Chunk
 from index.bm25 import query_tokens
-from index.store import StoredIndex, load_index
+from index.store import StoredIndex
 
 
 @dataclass(frozen=True)
@@ -181,7 +181,7 @@ class Assistant:
         if index_dir is not None:
             settings = replace(settings, index_dir=Path(index_dir))
         embedder = embedder or Embedder(settings.model)
-        return cls(load_index(settings.index_dir, embedder.fingerprint), embedder, settings)
+        return cls(settings.index_store().load(embedder.fingerprint), embedder, settings)
 
     def ask(
         self,
@@ -204,6 +204,7 @@ class Assistant:
         (undated ones drop out); `author` keeps articles whose author contains it (any case).
         """
         k = checked_k(k)
+        self._refresh()
         dates = checked_date(since, "since"), checked_date(until, "until")
         mode = mode or self.settings.mode
         if mode not in MODES:
@@ -219,6 +220,14 @@ class Assistant:
         if highlight:
             hits = self._highlights(hits, search, vector)
         return Answer(question, tuple(hits), no_answer, search, notices, () if no_answer else short_answer(hits))
+
+    def _refresh(self) -> None:
+        """Answer from the index's newest generation when another server rebuilt it (database store)."""
+        index = self.index.refreshed()
+        if index is not self.index:
+            self._by_id = {c.id: i for i, c in enumerate(index.chunks)}
+            self._languages = [*index.manifest.languages, "en"]
+            self.index = index
 
     def _search(self, text: str, mode: str, k: int, mask) -> tuple[str, np.ndarray, list[Hit], float]:
         """(text, its vector, hits with calibrated confidence, the best hit's confidence)."""

@@ -24,6 +24,7 @@ def _folder_option(flag: str, setting: str):
 
 corpus_option = _folder_option("--corpus", "corpus_dir")
 index_option = _folder_option("--index", "index_dir")
+store_option = click.option("--store", "store", default=None, help=option_help("store"))
 
 
 # Terminal escape sequences (CSI "ESC [ ... m", OSC "ESC ] ... BEL", two-byte ESC x) and other control
@@ -96,14 +97,16 @@ def index():
 @index.command("build")
 @corpus_option
 @index_option
+@store_option
+@click.option("--workers", type=int, default=None, help=option_help("embed_workers"))
 @click.option("--verbose", "-v", is_flag=True, help="List every article added, changed, removed and reused.")
 @click.option("--json", "as_json", is_flag=True, help="Print the build report as JSON (messages go to stderr).")
 @user_errors
-def index_build(corpus_dir, index_dir, verbose, as_json):
+def index_build(corpus_dir, index_dir, store, workers, verbose, as_json):
     """Build the index, re-embedding only chunks that changed since the last build."""
     from assistant.library import rebuild
 
-    settings = Settings.from_env(corpus_dir=corpus_dir, index_dir=index_dir)
+    settings = Settings.from_env(corpus_dir=corpus_dir, index_dir=index_dir, store=store, embed_workers=workers)
     echo = functools.partial(click.echo, err=as_json)  # JSON alone on stdout
 
     def say_plain(text: str) -> None:
@@ -115,7 +118,7 @@ def index_build(corpus_dir, index_dir, verbose, as_json):
         summary = {label: getattr(report, label) for label in labels}
         summary["skipped"] = [{"path": s.path, "reason": s.reason} for s in report.skipped]
         summary.update(
-            index=str(settings.index_dir),
+            index=settings.index_store().label,
             articles=report.manifest.counts.articles,
             chunks=report.chunks,
             embedded=report.embedded,
@@ -127,7 +130,7 @@ def index_build(corpus_dir, index_dir, verbose, as_json):
         titles = getattr(report, label)
         say(f"{label.capitalize():8} {len(titles):3} articles{_some_titles(titles, label, verbose)}")
     say(
-        f"Index built at {settings.index_dir}: {report.manifest.counts.articles} articles, "
+        f"Index built at {settings.index_store().label}: {report.manifest.counts.articles} articles, "
         f"{report.chunks} chunks ({report.embedded} embedded), {len(report.skipped)} files skipped, "
         f"{report.seconds:.1f} s."
     )
@@ -146,18 +149,32 @@ def _some_titles(titles: list[str], label: str, verbose: bool) -> str:
     return ": " + "; ".join(titles[:TITLES_SHOWN]) + (f" and {more} more (--verbose lists all)" if more > 0 else "")
 
 
+@index.command("worker")
+@store_option
+@click.option("--wait", default=0.0, show_default=True, help="Seconds to wait for new batches before exiting.")
+@user_errors
+def index_worker(store, wait):
+    """Embed batches of builds running against the database store (ASSISTANT_STORE), then exit."""
+    from index.embed import Embedder
+    from index.pgworkers import run_worker
+
+    settings = Settings.from_env(store=store)
+    if not settings.store:
+        raise SettingsError("assistant index worker needs the database store: set ASSISTANT_STORE or --store.")
+    run_worker(settings.index_store(), Embedder(settings.model), settings.batch_size, wait, say=say)
+
+
 @index.command("status")
 @index_option
+@store_option
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 @user_errors
-def index_status(index_dir, as_json):
+def index_status(index_dir, store, as_json):
     """Show what the index holds."""
-    from index.manifest import read_manifest
-
-    settings = Settings.from_env(index_dir=index_dir)
-    manifest = read_manifest(settings.index_dir)
+    store = Settings.from_env(index_dir=index_dir, store=store).index_store()
+    manifest = store.manifest()
     status = {
-        "index": str(settings.index_dir),
+        "index": store.label,
         "articles": manifest.counts.articles,
         "chunks": manifest.counts.chunks,
         "files": manifest.counts.files,
@@ -177,10 +194,10 @@ def index_status(index_dir, as_json):
             click.echo(plain(f"{key:14} {', '.join(value) if isinstance(value, list) else value}"))
 
 
-def _assistant(index_dir):
+def _assistant(index_dir, store=None):
     from assistant.answer import Assistant
 
-    return Assistant.open(settings=Settings.from_env(index_dir=index_dir))
+    return Assistant.open(settings=Settings.from_env(index_dir=index_dir, store=store))
 
 
 @main.command()
@@ -192,10 +209,11 @@ def _assistant(index_dir):
 @click.option("--until", default=None, help="Only articles dated on or before this (2019, 2019-09 or 2019-09-30).")
 @click.option("--author", default=None, help="Only articles whose author contains this (any case).")
 @index_option
+@store_option
 @user_errors
-def ask(question, k, mode, as_json, since, until, author, index_dir):
+def ask(question, k, mode, as_json, since, until, author, index_dir, store):
     """Answer QUESTION with cited passages."""
-    answer = _assistant(index_dir).ask(question, k=k, mode=mode, since=since, until=until, author=author)
+    answer = _assistant(index_dir, store).ask(question, k=k, mode=mode, since=since, until=until, author=author)
     if as_json:
         click.echo(plain_json(answer.to_dict()))
         return
@@ -264,9 +282,10 @@ def ask(question, k, mode, as_json, since, until, author, index_dir):
     help="Build (or bring up to date) the index at --index from this corpus first: a set with its own corpus.",
 )
 @index_option
+@store_option
 @user_errors
 def evaluate(
-    queries, k, mode, split, as_json, report_dir, requirements, min_recall, most_misses, corpus_dir, index_dir
+    queries, k, mode, split, as_json, report_dir, requirements, min_recall, most_misses, corpus_dir, index_dir, store
 ):
     """Score retrieval on test-query files (JSONL) or a BEIR folder, all against one index.
 
@@ -280,8 +299,8 @@ def evaluate(
         checks.append(Requirement("recall@5", ">=", min_recall, f"--min-recall {min_recall}"))
     test_queries = _eval_queries(queries, split)
     if corpus_dir is not None:
-        _build_eval_index(corpus_dir, index_dir)
-    assistant = _assistant(index_dir)
+        _build_eval_index(corpus_dir, index_dir, store)
+    assistant = _assistant(index_dir, store)
     evaluation = Evaluation(assistant, test_queries, k)
     label = " + ".join(str(q) for q in queries)
     for warning in _capped(evaluation.judge.check(test_queries, Path(label))):
@@ -290,7 +309,7 @@ def evaluate(
     results = {m: evaluation.run(m) for m in modes}
     cold = {m: evaluation.run(m, cold=True) for m in modes} if evaluation.conversations() else {}
     all_metrics = {m: metrics(r, cold.get(m)) for m, r in results.items()}
-    title = f"{label} (split {split}, {len(test_queries)} queries) against {assistant.settings.index_dir}"
+    title = f"{label} (split {split}, {len(test_queries)} queries) against {assistant.settings.index_store().label}"
     if as_json:
         data = {
             "benchmark": label,
@@ -325,21 +344,19 @@ def _eval_queries(paths, split):
     return select_split(chosen, split, " + ".join(map(str, paths)))
 
 
-def _build_eval_index(corpus_dir, index_dir):
+def _build_eval_index(corpus_dir, index_dir, store=None):
     """Bring a benchmark's own index up to date (only changed passages are embedded again)."""
-    from index.build import build_index
     from index.embed import Embedder
 
-    if index_dir is None and "ASSISTANT_INDEX" not in os.environ:
+    if index_dir is None and "ASSISTANT_INDEX" not in os.environ and not (store or os.environ.get("ASSISTANT_STORE")):
         raise SettingsError(
             "--corpus needs --index: name the folder for this corpus's index (e.g. var/eval/swequad/index), "
             "so the main index is not replaced."
         )
-    settings = Settings.from_env(corpus_dir=corpus_dir, index_dir=index_dir)
-    report = build_index(settings.build_options(), Embedder(settings.model), say=lambda _: None, progress=False)
-    click.echo(
-        f"Index {settings.index_dir} up to date with {corpus_dir} ({report.embedded} passages embedded).", err=True
-    )
+    settings = Settings.from_env(corpus_dir=corpus_dir, index_dir=index_dir, store=store)
+    store = settings.index_store()
+    report = store.build(settings.build_options(), Embedder(settings.model), say=lambda _: None, progress=False)
+    click.echo(f"Index {store.label} up to date with {corpus_dir} ({report.embedded} passages embedded).", err=True)
 
 
 def _capped(lines: list[str], most: int = 10) -> list[str]:
@@ -433,15 +450,16 @@ def _ids_in(path: Path) -> set[str]:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind; 0.0.0.0 exposes it.")
 @click.option("--port", default=7860, show_default=True, type=int)
 @index_option
+@store_option
 @user_errors
-def serve(host, port, index_dir):
+def serve(host, port, index_dir, store):
     """Serve the chat UI (a login when ASSISTANT_AUTH=user:password is set)."""
     from assistant.library import rebuild
     from ui.app import serve as serve_ui
 
-    settings = Settings.from_env(index_dir=index_dir)
-    if not (settings.index_dir / "manifest.json").is_file():
-        click.echo(f"No index at {settings.index_dir} yet: building it first.")
+    settings = Settings.from_env(index_dir=index_dir, store=store)
+    if not settings.index_store().exists():
+        click.echo(f"No index at {settings.index_store().label} yet: building it first.")
         rebuild(settings, say=say)
     click.echo(f"Serving on http://{host}:{port}")
     serve_ui(settings, host, port)

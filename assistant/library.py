@@ -31,10 +31,12 @@ GONE = "The file is no longer readable in the corpus folder; rebuild to update. 
 def rebuild(settings: Settings, embedder=None, say=print, progress: bool = True):
     """Build the index from `settings` (re-embedding only what changed) and switch to it; returns the
     build report. The model is loaded here unless an `embedder` is given."""
-    from index.build import build_index
     from index.embed import Embedder
+    from index.pgworkers import spread
 
-    return build_index(settings.build_options(), embedder or Embedder(settings.model), say=say, progress=progress)
+    store = settings.index_store()
+    embedder = spread(store, embedder or Embedder(settings.model), settings.embed_workers)
+    return store.build(settings.build_options(), embedder, say=say, progress=progress)
 
 
 @dataclass(frozen=True)

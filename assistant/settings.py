@@ -107,6 +107,28 @@ class Settings:
         high=1_000_000_000,
     )
     auth: str = _setting("", "Login for the web UI as user:password; empty: no login.", "ASSISTANT_AUTH", secret=True)
+    store: str = _setting(
+        "",
+        "Where the index lives: empty for the folder ASSISTANT_INDEX, or a PostgreSQL database with the vector "
+        "extension as postgresql://user:password@host:port/database.",
+        "ASSISTANT_STORE",
+        secret=True,
+    )
+    ef_search: int = _setting(
+        200,
+        "PostgreSQL store: HNSW candidates examined per search (higher: closer to exact, slower).",
+        "ASSISTANT_EF_SEARCH",
+        low=1,
+        high=1000,
+    )
+    embed_workers: int = _setting(
+        1,
+        "PostgreSQL store: processes embedding a build's chunks (this one and N-1 `assistant index worker`; "
+        "workers on other machines may join).",
+        "ASSISTANT_WORKERS",
+        low=1,
+        high=64,
+    )
 
     def __post_init__(self):
         for f in dataclasses.fields(self):
@@ -115,6 +137,12 @@ class Settings:
     def build_options(self) -> BuildOptions:
         """The slice of the settings an index build needs."""
         return BuildOptions(**{f.name: getattr(self, f.name) for f in dataclasses.fields(BuildOptions)})
+
+    def index_store(self):
+        """The store the index lives in: the database named by `store`, else the folder `index_dir`."""
+        from index.stores import open_store
+
+        return open_store(self.store, self.index_dir, self.ef_search)
 
     @property
     def credentials(self) -> tuple[str, str] | None:
@@ -147,6 +175,8 @@ def allowed(f: dataclasses.Field) -> str:
         return "one of " + ", ".join(meta["choices"])
     if f.name == "auth":
         return "user:password (both non-empty), or empty for no login"
+    if f.name == "store":
+        return "a postgresql:// URL, or empty for the index folder"
     if kind in (int, float):
         number = "a whole number" if kind is int else "a number"
         low, high = (_number(x) if x is not None else None for x in (meta["low"], meta["high"]))
@@ -182,6 +212,8 @@ def _checked(f: dataclasses.Field, value):
     if meta["choices"] and value not in meta["choices"]:
         raise _bad(f, raw)
     if f.name == "auth" and value and not all(value.partition(":")[::2]):
+        raise SettingsError(f"{meta['env']} must be {allowed(f)}; got a value without that form.")
+    if f.name == "store" and value and not value.startswith(("postgresql://", "postgres://")):
         raise SettingsError(f"{meta['env']} must be {allowed(f)}; got a value without that form.")
     return value
 

@@ -68,6 +68,17 @@ def synthesise(folder: Path, sentences: list[str], passages: int, seed: int = 7)
         (folder / f"syn_{a:06d}.txt").write_text(f"Artikel {a}\n\n" + "\n\n".join(paragraphs) + "\n")
 
 
+def synthetic_setup(base: Settings):
+    """(real model, the corpus's sentences, SentenceMeanEmbedder, shipped queries, their vectors)."""
+    real = Embedder(base.model)
+    articles = load_corpus(base.corpus_dir).articles
+    sentences = sorted({s.text for a in articles for s in article_sentences(a) if len(s.text.split()) >= 4})
+    embedder = SentenceMeanEmbedder(real, sentences)
+    queries = [q.query for q in load_queries(PROJECT_ROOT / "eval" / "queries.jsonl")]
+    query_vectors = np.stack([real.encode_query(q) for q in queries])
+    return real, sentences, embedder, queries, query_vectors
+
+
 def hnsw_recall(index, queries: np.ndarray, k: int = 10) -> float:
     import faiss
 
@@ -83,12 +94,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="1000,10000,100000")
     args = parser.parse_args()
     base = Settings.from_env()
-    real = Embedder(base.model)
-    articles = load_corpus(base.corpus_dir).articles
-    sentences = sorted({s.text for a in articles for s in article_sentences(a) if len(s.text.split()) >= 4})
-    embedder = SentenceMeanEmbedder(real, sentences)
-    queries = [q.query for q in load_queries(PROJECT_ROOT / "eval" / "queries.jsonl")]
-    query_vectors = np.stack([real.encode_query(q) for q in queries])
+    real, sentences, embedder, queries, query_vectors = synthetic_setup(base)
 
     # Baseline latency and the model's passage throughput, on the shipped corpus.
     shipped = Assistant.open(settings=base, embedder=real)

@@ -134,22 +134,44 @@ def _check_existing(index_dir: Path) -> None:
         )
 
 
-def _build(options: BuildOptions, index_dir: Path, embedder, say, progress: bool) -> BuildReport:
+@dataclass
+class Prepared:
+    """A build's content before a store writes it: the same for every store."""
+
+    corpus: LoadResult
+    chunks: list[Chunk]
+    keys: list[str]  # each chunk's embedding key
+    vectors: np.ndarray
+    texts: list[str]  # what keyword search sees (keyword_texts)
+    report: BuildReport
+    started: float
+
+    def manifest(self, options: BuildOptions, embedder, index_type: str) -> Manifest:
+        """The manifest of this build, stored as `index_type`."""
+        return _manifest(options, embedder, self.corpus, self.chunks, index_type, self.started)
+
+
+def prepare_build(options: BuildOptions, embedder, previous: StoredIndex | None, say, progress: bool) -> Prepared:
+    """Load, chunk, compare with `previous` and embed (vectors of unchanged chunks are taken from it)."""
     started = time.perf_counter()
     corpus = _load(options, say, progress)
     chunks, keys = _chunk(corpus.articles, options, embedder)
-    previous = _previous(index_dir, say)
     report = _compare(previous, corpus, chunks, keys)
     vectors, report.embedded = _embed([c.text for c in chunks], keys, previous, embedder, options, say, progress)
     texts = keyword_texts(chunks, {a.id: a for a in corpus.articles}, options.context_words)
-    faiss_index = make_faiss_index(vectors, options.hnsw_threshold)
-    manifest = _manifest(options, embedder, corpus, chunks, type(faiss_index).__name__, started)
-    folder, report.manifest, previous = _publish(
-        index_dir, manifest, chunks, keys, corpus.articles, vectors, faiss_index, texts
+    return Prepared(corpus, chunks, keys, vectors, texts, report, started)
+
+
+def _build(options: BuildOptions, index_dir: Path, embedder, say, progress: bool) -> BuildReport:
+    built = prepare_build(options, embedder, previous_index(lambda: load_index(index_dir), say), say, progress)
+    faiss_index = make_faiss_index(built.vectors, options.hnsw_threshold)
+    manifest = built.manifest(options, embedder, type(faiss_index).__name__)
+    folder, built.report.manifest, previous = _publish(
+        index_dir, manifest, built.chunks, built.keys, built.corpus.articles, built.vectors, faiss_index, built.texts
     )
     _retire_old_builds(index_dir, folder, previous)
-    report.seconds = time.perf_counter() - started
-    return report
+    built.report.seconds = time.perf_counter() - built.started
+    return built.report
 
 
 def _load(options: BuildOptions, say, progress: bool = False) -> LoadResult:
@@ -177,10 +199,10 @@ def _chunk(articles: list[Article], options: BuildOptions, embedder) -> tuple[li
     return chunks, keys
 
 
-def _previous(index_dir: Path, say) -> StoredIndex | None:
-    """The current index, if it is usable as an embedding cache; a damaged one is simply not reused."""
+def previous_index(load, say) -> StoredIndex | None:
+    """The current index (`load()`), if it is usable as an embedding cache; a damaged one is simply not reused."""
     try:
-        return load_index(index_dir)
+        return load()
     except IndexMissingError:
         return None
     except Exception as exc:  # noqa: BLE001 - whatever is wrong with it, this build replaces it

