@@ -110,10 +110,10 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             corpus = Path(tmp) / "corpus"
             synthesise(corpus, sentences, size)
-            settings = replace(
-                base, corpus_dir=corpus, index_dir=Path(tmp) / "index", chunk_tokens=SENTENCES_PER_PASSAGE
-            )
-            build_s, report = timed(build_index, settings, embedder, say=lambda _: None, progress=False)
+            settings = replace(base, corpus_dir=corpus, index_dir=Path(tmp) / "index")
+            # Below the settings' range on purpose (a "token" is a sentence here), so straight to the build.
+            options = replace(settings.build_options(), chunk_tokens=SENTENCES_PER_PASSAGE)
+            build_s, report = timed(build_index, options, embedder, say=lambda _: None, progress=False)
             assistant = Assistant.open(settings=settings, embedder=embedder)
             for q in queries[:5]:
                 assistant.ask(q)
