@@ -22,7 +22,7 @@ from assistant.settings import MAX_PASSAGES, MODES, Settings
 from assistant.summary import Sentence, as_text, short_answer
 from corpus.chunk import article_sentences
 from corpus.types import Chunk
-from index.bm25 import query_tokens
+from index.bm25 import content_words, query_tokens
 from index.store import StoredIndex
 
 
@@ -104,11 +104,15 @@ class Answer:
         }
 
 
-# A question is read as a follow-up (joined with the previous one) when that makes the best passage
-# this much more likely to answer it (calibrated confidence). Chosen on the conversation set's tuning
-# part (`python benchmarks/calibrate.py` prints the sweep); the word-count/pronoun rule it replaces
-# glued six-word topic switches onto old questions.
-FOLLOW_UP_GAIN = 0.1
+# A question is read as a follow-up (searched joined with the previous one) only when it is elliptical,
+# at most FOLLOW_UP_WORDS words that are stopwords in none of the corpus languages ("Och
+# biståndshandläggare?", "Who gives it?"), and joining makes the best passage more likely to answer it
+# (calibrated confidence, by more than FOLLOW_UP_GAIN). Both chosen on the conversation set's tuning part
+# (`python benchmarks/calibrate.py` prints the sweep). With the confidence alone, complete questions on a
+# new topic ("Hvor mange medarbejdere inviterede Hässleholm?") were glued onto the previous one whenever
+# that found a passage of the previous article; the old word-count/pronoun rule glued six-word switches.
+FOLLOW_UP_WORDS = 2
+FOLLOW_UP_GAIN = 0.0
 VECTOR_CACHE = 4096  # query vectors kept, so evaluation can encode its questions in batches first
 SEMANTIC_HIGHLIGHTS = 3  # passages that may get a meaning-based highlight (costs one model call)
 
@@ -159,10 +163,12 @@ def last_question(history) -> str | None:
     return None
 
 
-def search_texts(question: str, history) -> list[str]:
-    """What may be searched for: the question alone, and joined with the previous one if there is one."""
+def search_texts(question: str, history, languages: list[str]) -> list[str]:
+    """What may be searched for: the question alone, and joined with the previous one if it may be a follow-up."""
     previous = last_question(history)
-    return [question, f"{previous} {question}"] if previous else [question]
+    if not previous or len(content_words(question, languages)) > FOLLOW_UP_WORDS:
+        return [question]
+    return [question, f"{previous} {question}"]
 
 
 class Assistant:
@@ -211,7 +217,7 @@ class Assistant:
             raise QuestionError(f"Unknown mode {mode!r}: use one of {', '.join(MODES)}.")
         question, notices = clean_question(question, self.settings.max_question_chars)
         mask = self._mask(languages, article_ids, *dates, author)
-        tries = [self._search(text, mode, k, mask) for text in search_texts(question, history)]
+        tries = [self._search(text, mode, k, mask) for text in search_texts(question, history, self._languages)]
         best = tries[0]
         if len(tries) > 1 and tries[1][3] > best[3] + FOLLOW_UP_GAIN:
             best = tries[1]
@@ -271,7 +277,7 @@ class Assistant:
 
     def search_texts(self, question: str, history=None) -> list[str]:
         """Every text `ask(question, history=history)` may search for (see `prefetch`)."""
-        return search_texts(clean_question(question, self.settings.max_question_chars)[0], history)
+        return search_texts(clean_question(question, self.settings.max_question_chars)[0], history, self._languages)
 
     def _mask(self, languages, article_ids, since=None, until=None, author=None) -> np.ndarray | None:
         if not languages and not article_ids and not since and not until and not author:

@@ -9,7 +9,7 @@ questions alike: our articles (eval/queries.jsonl against corpus/articles) and S
 (assistant/confidence.py); a logistic regression, each benchmark and class weighted equally, maps
 it to a probability; the refusal threshold is the highest that refuses at most 1 % of the
 answerable tuning questions of each benchmark. The held-out rows are printed for the record only.
-Last, the follow-up rule's gain (assistant/answer.py: FOLLOW_UP_GAIN) is swept on the tuning
+Last, the follow-up rule (assistant/answer.py: FOLLOW_UP_WORDS, FOLLOW_UP_GAIN) is swept on the tuning
 conversations (eval/conversations.jsonl) with the shipped calibration. Indexes are built
 (incrementally) under var/eval/.
 """
@@ -28,12 +28,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from assistant.answer import Assistant, search_texts  # noqa: E402
+from assistant.answer import Assistant, last_question  # noqa: E402
 from assistant.confidence import CALIBRATION_FILE, FEATURES, evidence  # noqa: E402
 from assistant.library import rebuild  # noqa: E402
 from assistant.queries import Judge, load_queries  # noqa: E402
 from assistant.retrieve import rank  # noqa: E402
 from assistant.settings import Settings  # noqa: E402
+from index.bm25 import content_words  # noqa: E402
 from index.embed import Embedder  # noqa: E402
 
 BENCHMARKS = {
@@ -42,6 +43,7 @@ BENCHMARKS = {
 }
 MAX_REFUSED = 0.01
 GAINS = (0.0, 0.05, 0.1, 0.2, 0.3, 1.0)  # 1.0: never read as a follow-up
+WORD_LIMITS = (1, 2, 3, 4, 99)  # content words of a follow-up; 99: any question
 
 
 def open_benchmark(name: str, embedder) -> Assistant:
@@ -86,26 +88,29 @@ def highest_threshold(answerable: np.ndarray) -> float:
 
 
 def follow_up_gains(assistant: Assistant) -> None:
-    """MRR@10 of the tuning conversations' last turns per kind, for each gain the follow-up rule could use."""
+    """MRR@10 of the tuning conversations' last turns per kind, for each follow-up rule that could be used."""
     queries = [q for q in load_queries(ROOT / "eval" / "conversations.jsonl") if q.split == "tune"]
     judge = Judge(assistant.index.chunks, assistant.index.articles.values())
     turns = []
     for q in queries:
         relevant = judge.relevant(q)
         tries = []
-        for text in search_texts(q.query, list(q.history)):
+        for text in (q.query, f"{last_question(q.history)} {q.query}"):
             _, _, hits, top = assistant._search(text, "hybrid", 10, None)
             rank = next((i + 1 for i, h in enumerate(hits) if h.chunk_id in relevant), None)
             tries.append((1 / rank if rank else 0.0, top))
-        turns.append((q.kind, tries))
-    print("\nfollow-up gain (tuning conversations, MRR@10 of the last turn; cold = asked alone)")
-    for gain in GAINS:
-        scores: dict[str, list[float]] = {}
-        for kind, ((alone, p_alone), (joined, p_joined)) in turns:
-            scores.setdefault(kind, []).append(joined if p_joined > p_alone + gain else alone)
-        print(f"  gain {gain:4.2f}: " + ", ".join(f"{k} {np.mean(v):.3f}" for k, v in sorted(scores.items())))
-    cold = {k: np.mean([t[0][0] for kind, t in turns if kind == k]) for k, _ in turns}
-    print("  cold      : " + ", ".join(f"{k} {v:.3f}" for k, v in sorted(cold.items())))
+        turns.append((q.kind, len(content_words(q.query, assistant._languages)), tries))
+    print("\nfollow-up rule (tuning conversations, MRR@10 of the last turn; cold = asked alone)")
+    for words in WORD_LIMITS:
+        for gain in GAINS:
+            scores: dict[str, list[float]] = {}
+            for kind, count, ((alone, p_alone), (joined, p_joined)) in turns:
+                follow_up = count <= words and p_joined > p_alone + gain
+                scores.setdefault(kind, []).append(joined if follow_up else alone)
+            line = ", ".join(f"{k} {np.mean(v):.3f}" for k, v in sorted(scores.items()))
+            print(f"  at most {words:2d} content words, gain {gain:4.2f}: {line}")
+    cold = {k: np.mean([t[2][0][0] for t in turns if t[0] == k]) for k, _, _ in turns}
+    print("  cold: " + ", ".join(f"{k} {v:.3f}" for k, v in sorted(cold.items())))
 
 
 def main() -> None:

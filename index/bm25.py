@@ -47,6 +47,11 @@ def _is_stopword(word: str, languages: list[str]) -> bool:
     return any(word in _stopwords(lang) for lang in languages)
 
 
+def content_words(text: str, languages: list[str]) -> list[str]:
+    """The lower-cased words of `text` that are not a stopword of any of `languages`, in order."""
+    return [w for w in _WORD.findall(text.lower()) if not _is_stopword(w, languages)]
+
+
 def tokenize(text: str, language: str, ngrams: bool = True) -> list[str]:
     """Lower-cased words without stopwords, stemmed in `language`, then (optionally) their n-grams."""
     words = [w for w in _WORD.findall(text.lower()) if w not in _stopwords(language)]
@@ -95,7 +100,7 @@ class BM25Index:
         about "boligstøtte" is not covered by a corpus that never says it. Evidence for the
         calibrated "nothing relevant" decision.
         """
-        words = list(dict.fromkeys(w for w in _WORD.findall(text.lower()) if not _is_stopword(w, languages)))
+        words = list(dict.fromkeys(content_words(text, languages)))
         if not words or not docs:
             return np.zeros(len(docs))
         weights, stems, grams = [], [], []

@@ -86,9 +86,18 @@ def test_a_question_with_history_is_also_searched_joined_with_the_previous_one()
         {"role": "assistant", "content": "..."},
     ]
     joined = "Vem är stadsdelsdirektör i Spånga-Tensta? Och i Farsta?"
-    assert search_texts("Och i Farsta?", history) == ["Och i Farsta?", joined]
-    assert search_texts("Hvem sagde det?", ["Hvad siger Helle Bro om siloer?"])[1].startswith("Hvad siger")
-    assert search_texts("Och i Farsta?", []) == ["Och i Farsta?"]
+    languages = ["sv", "da", "en"]
+    assert search_texts("Och i Farsta?", history, languages) == ["Och i Farsta?", joined]
+    assert search_texts("Hvem sagde det?", ["Hvad siger Helle Bro om siloer?"], languages)[1].startswith("Hvad siger")
+    assert search_texts("Och i Farsta?", [], languages) == ["Och i Farsta?"]
+
+
+def test_a_complete_question_is_never_joined_with_the_previous_one():
+    """Three words that are not stopwords ("medarbejdere", "inviterede", "Hässleholm") make a question of its own."""
+    previous = ["Hvad er dialogluncher?"]
+    question = "Hvor mange medarbejdere inviterede Hässleholm?"
+    assert search_texts(question, previous, ["sv", "da", "en"]) == [question]
+    assert len(search_texts("Who gives it?", previous, ["sv", "da", "en"])) == 2
 
 
 def test_a_topic_switch_is_not_glued_onto_the_previous_question(tiny_assistant):

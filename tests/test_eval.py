@@ -594,9 +594,11 @@ def test_feedback_picks_the_liked_passage_and_keeps_distinct_passages_apart(tmp_
 
 
 @pytest.mark.integration
-def test_follow_ups_beat_the_same_question_cold_on_held_out_conversations(real_assistant):
+def test_follow_ups_beat_and_switches_match_the_same_question_cold_on_held_out_conversations(real_assistant):
     queries = select_split(load_queries(PROJECT_ROOT / "eval" / "conversations.jsonl"), "heldout", "conversations")
     evaluation = Evaluation(real_assistant, queries, k=10)
     kinds = metrics(evaluation.run("hybrid"), evaluation.run("hybrid", cold=True))["by_kind"]
     follow_up = kinds["follow_up"]
     assert follow_up["history"]["mrr@10"] > follow_up["cold"]["mrr@10"] + 0.03
+    switch = kinds["switch"]  # a new topic must not be glued onto the old one
+    assert switch["history"]["mrr@10"] >= switch["cold"]["mrr@10"] - 0.005
