@@ -10,16 +10,17 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
-# Lines that are never article text: archive headers, result counters, social widgets,
-# newsletter sign-up forms and job-ad calls to action.
+# Lines that are never article text: archive headers, result counters, social widgets, form labels.
 BOILERPLATE = re.compile(
     r"^(etikettarkiv|kategoriarkiv|tag archives?|arkiv)\s*:"
-    r"|^viser resultat|^vis flere resultater|^facebook$|likebox"
-    r"|prenumer|nyhetsbrev|nyhedsbrev|newsletter|subscribe|^fyll (bara )?i "
-    r"|\*\s*:$"
-    r"|ansök här|søg her|apply here",
+    r"|^viser resultat|^vis flere resultater|^facebook$|likebox|^fyll (bara )?i "
+    r"|\*\s*:$",
     re.IGNORECASE,
 )
+# Newsletter sign-ups and job-ad calls to action, but only on short lines: a sentence of article text
+# may say "prenumeranterna" ("... för att utdelningen till prenumeranterna skall vara klar").
+SIGN_UP = re.compile(r"prenumer|nyhetsbrev|nyhedsbrev|newsletter|subscribe|ansök här|søg her|apply here", re.IGNORECASE)
+SIGN_UP_MAX_CHARS = 100
 CAPTION = re.compile(r"\b(foto|foton|photo|fotos)\s*:", re.IGNORECASE)
 IMAGE_NAME = re.compile(r"^[A-Za-z0-9-]+(?:_[A-Za-z0-9-]+)+$")  # e.g. basta_shutterstock_492503308_edit
 # An image file name glued to the start of a paragraph: "stockholm_DSC0354_annaAnna: Handlingsplanen ..."
@@ -45,7 +46,7 @@ def clean_lines(text: str) -> list[Line]:
             start += len(glued.group(0))
             line = text[start:end].lstrip()
             start = end - len(line)
-        if BOILERPLATE.search(line):
+        if BOILERPLATE.search(line) or (len(line) <= SIGN_UP_MAX_CHARS and SIGN_UP.search(line)):
             continue
         if IMAGE_NAME.match(line):
             lines.append(Line(start, end, line, "marker"))

@@ -69,6 +69,15 @@ def test_repeated_caption_kept_once():
     assert [ln.kind for ln in lines] == ["text", "caption", "text"]
 
 
+def test_sign_up_lines_dropped_but_article_sentences_about_subscribers_kept():
+    sentence = (
+        "Tidningsbudets arbete börjar normalt mellan klockan två och fyra på natten för att utdelningen till "
+        "prenumeranterna skall vara klar senast klockan sex på vardagar."
+    )
+    lines = clean_lines(f"T\n\nPrenumerera på nyhetsbrevet\n{sentence}\nLäs mer och ansök här!\n")
+    assert [ln.text for ln in lines] == ["T", sentence]
+
+
 def test_languages_detected(tiny_corpus):
     articles = by_title(load_corpus(tiny_corpus))
     assert articles["Velfærd i Holstebro"].language == "da"
