@@ -107,10 +107,10 @@ class Answer:
 # A question is read as a follow-up (searched joined with the previous one) only when it is elliptical,
 # at most FOLLOW_UP_WORDS words that are stopwords in none of the corpus languages ("Och
 # biståndshandläggare?", "Who gives it?"), and joining makes the best passage more likely to answer it
-# (calibrated confidence, by more than FOLLOW_UP_GAIN). Both chosen on the conversation set's tuning part
-# (`python benchmarks/calibrate.py` prints the sweep). With the confidence alone, complete questions on a
-# new topic ("Hvor mange medarbejdere inviterede Hässleholm?") were glued onto the previous one whenever
-# that found a passage of the previous article; the old word-count/pronoun rule glued six-word switches.
+# (calibrated confidence, by more than FOLLOW_UP_GAIN). With the confidence alone, held-out topic switches
+# ("Hvor mange medarbejdere inviterede Hässleholm?") were glued onto the previous question whenever that
+# found a passage of the previous article; the values are chosen on the conversation set's tuning part
+# (`python benchmarks/calibrate.py` prints the sweep; README "Follow-ups" says how the limit came about).
 FOLLOW_UP_WORDS = 2
 FOLLOW_UP_GAIN = 0.0
 VECTOR_CACHE = 4096  # query vectors kept, so evaluation can encode its questions in batches first
