@@ -278,6 +278,7 @@ def main() -> None:
     args = parser.parse_args()
     # Ctrl-C and `kill` both unwind through the `finally` blocks that stop servers and database.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started in the background (SIGINT ignored)
     questions = load_questions(args.queries, args.clients, args.questions)
     rows = []
     with ExitStack() as stack:
