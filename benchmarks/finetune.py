@@ -72,7 +72,7 @@ def main() -> None:
         weights.requires_grad = ".encoder." in name
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=args.lr, weight_decay=0.0)
-    steps = args.epochs * -(-len(pairs) // BATCH)  # linear warm-up over a tenth, then linear decay
+    steps = max(1, args.epochs * -(-len(pairs) // BATCH))  # linear warm-up over a tenth, then linear decay
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: min(1.0, (s + 1) / max(1, steps // 10)) * max(0.0, 1 - s / steps)
     )
