@@ -1,13 +1,14 @@
 """Sentence windows for dense search: a chunk scored by its best window of W sentences. Not shipped yet.
 
-    python benchmarks/windows.py [--sentences 3]
+    python benchmarks/windows.py [--sentences 3] [--stride 1]
 
-Embeds every window of W consecutive sentences of each chunk (stride one sentence; a chunk with fewer
-sentences is one window), scores a chunk by a mix of its own cosine and its best window's,
-`(1 - a) * chunk + a * best window`, and fuses that with the shipped keyword scores as assistant/retrieve.py
-does. Prints R@1 / R@5 / MRR@10 on the tuning and held-out parts of both shipped benchmarks for a few mixes
-and dense weights; choose on the tuning columns (summed MRR@10), then read the held-out ones. Indexes are
-built (incrementally) under var/eval/ as benchmarks/calibrate.py does; ~10 minutes on 2 cores.
+Embeds windows of W consecutive sentences of each chunk, one starting every `stride` sentences (a chunk
+with fewer sentences is one window; a larger stride means fewer windows to embed), scores a chunk by a mix
+of its own cosine and its best window's, `(1 - a) * chunk + a * best window`, and fuses that with the
+shipped keyword scores as assistant/retrieve.py does. Prints R@1 / R@5 / MRR@10 on the tuning and
+held-out parts of both shipped benchmarks for a few mixes and dense weights; choose on the tuning columns
+(summed MRR@10), then read the held-out ones. Indexes are built (incrementally) under var/eval/ as
+benchmarks/calibrate.py does; ~10 minutes on 2 cores with stride 1.
 """
 
 from __future__ import annotations
@@ -30,12 +31,15 @@ MIXES = (0.0, 0.5, 0.7, 1.0)  # share of the best window in a chunk's dense scor
 WEIGHTS = (0.3, 0.4, 0.5)  # dense weight in the fusion
 
 
-def windows(chunks, size: int) -> tuple[list[str], np.ndarray]:
-    """Texts of every window of `size` sentences of each chunk, and the chunk position each belongs to."""
+def windows(chunks, size: int, stride: int) -> tuple[list[str], np.ndarray]:
+    """Texts of the windows of `size` sentences of each chunk, and the chunk position each belongs to."""
     texts, owner = [], []
     for position, chunk in enumerate(chunks):
         spans = chunk.sentences or ((0, len(chunk.text)),)
-        for first in range(max(1, len(spans) - size + 1)):
+        starts = list(range(0, max(1, len(spans) - size + 1), stride))
+        if starts[-1] + size < len(spans):  # the last sentences get a window of their own
+            starts.append(len(spans) - size)
+        for first in starts:
             last = min(len(spans), first + size) - 1
             texts.append(chunk.text[spans[first][0] : spans[last][1]])
             owner.append(position)
@@ -45,6 +49,7 @@ def windows(chunks, size: int) -> tuple[list[str], np.ndarray]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sentences", type=int, default=3, help="sentences per window")
+    parser.add_argument("--stride", type=int, default=1, help="sentences from one window's start to the next")
     args = parser.parse_args()
     embedder = Embedder(Settings.from_env().model)
     results: dict[tuple[float, float], dict[str, tuple]] = {}
@@ -52,7 +57,7 @@ def main() -> None:
         index = open_benchmark(name, embedder).index
         judge = Judge(index.chunks, index.articles.values())
         ids = [c.id for c in index.chunks]
-        texts, owner = windows(index.chunks, args.sentences)
+        texts, owner = windows(index.chunks, args.sentences, args.stride)
         print(f"{name}: {len(index.chunks)} chunks, {len(texts)} windows", file=sys.stderr)
         window_vectors = embedder.encode_documents(texts, 32)
         for split in ("tune", "heldout"):
@@ -75,7 +80,7 @@ def main() -> None:
         + ["← best on tune" if (a, w) == chosen else ""]
         for (a, w), by in sorted(results.items())
     ]
-    print(f"\n{args.sentences}-sentence windows; R@1 / R@5 / MRR@10; window share a, dense weight w")
+    print(f"\n{args.sentences}-sentence windows, stride {args.stride}; R@1 / R@5 / MRR@10; window share a, weight w")
     print_table(["a", "w", *columns, ""], rows)
 
 
