@@ -175,9 +175,8 @@ class Assistant:
     def __init__(self, index: StoredIndex, embedder, settings: Settings, calibration: Calibration | None = None):
         self.index, self.embedder, self.settings = index, embedder, settings
         self.calibration = calibration or Calibration.load()
-        self._by_id = {c.id: i for i, c in enumerate(index.chunks)}
         self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._languages = [*index.manifest.languages, "en"]
+        self._use(index)
 
     @classmethod
     def open(cls, index_dir: Path | None = None, settings: Settings | None = None, embedder=None) -> Assistant:
@@ -231,9 +230,13 @@ class Assistant:
         """Answer from the index's newest generation when another server rebuilt it (database store)."""
         index = self.index.refreshed()
         if index is not self.index:
-            self._by_id = {c.id: i for i, c in enumerate(index.chunks)}
-            self._languages = [*index.manifest.languages, "en"]
-            self.index = index
+            self._use(index)
+
+    def _use(self, index: StoredIndex) -> None:
+        """Answer from `index`, with the lookups derived from it."""
+        self.index = index
+        self._by_id = {c.id: i for i, c in enumerate(index.chunks)}
+        self._languages = [*index.manifest.languages, "en"]  # questions may also be in English
 
     def _search(self, text: str, mode: str, k: int, mask) -> tuple[str, np.ndarray, list[Hit], float]:
         """(text, its vector, hits with calibrated confidence, the best hit's confidence)."""
@@ -320,7 +323,7 @@ class Assistant:
         """Mark the sentence(s) sharing the most query stems. Where none shares a word (a
         cross-lingual question), the top passages get the sentence closest in meaning, all
         embedded in one batch to keep latency down."""
-        languages = [*self.index.manifest.languages, "en"]
+        languages = self._languages
         wanted = set(query_tokens(query, languages, ngrams=False))
         marked, semantic = [], []
         for hit in hits:

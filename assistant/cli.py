@@ -18,8 +18,8 @@ from assistant.settings import MAX_PASSAGES, MODES, Settings, option_help
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
-def _folder_option(flag: str, setting: str):
-    return click.option(flag, setting, type=click.Path(path_type=Path), default=None, help=option_help(setting))
+def _folder_option(flag: str, setting: str, help: str | None = None):
+    return click.option(flag, setting, type=click.Path(path_type=Path), default=None, help=help or option_help(setting))
 
 
 corpus_option = _folder_option("--corpus", "corpus_dir")
@@ -194,10 +194,10 @@ def index_status(index_dir, store, as_json):
             click.echo(plain(f"{key:14} {', '.join(value) if isinstance(value, list) else value}"))
 
 
-def _assistant(index_dir, store=None):
+def _assistant(index_dir, store=None, embedder=None):
     from assistant.answer import Assistant
 
-    return Assistant.open(settings=Settings.from_env(index_dir=index_dir, store=store))
+    return Assistant.open(settings=Settings.from_env(index_dir=index_dir, store=store), embedder=embedder)
 
 
 @main.command()
@@ -274,11 +274,9 @@ def ask(question, k, mode, as_json, since, until, author, index_dir, store):
 @click.option(
     "--misses", "most_misses", default=20, show_default=True, help="Misses listed per mode (--report lists all)."
 )
-@click.option(
+@_folder_option(
     "--corpus",
     "corpus_dir",
-    type=click.Path(path_type=Path),
-    default=None,
     help="Build (or bring up to date) the index at --index from this corpus first: a set with its own corpus.",
 )
 @index_option
@@ -298,9 +296,8 @@ def evaluate(
     if min_recall is not None:
         checks.append(Requirement("recall@5", ">=", min_recall, f"--min-recall {min_recall}"))
     test_queries = _eval_queries(queries, split)
-    if corpus_dir is not None:
-        _build_eval_index(corpus_dir, index_dir, store)
-    assistant = _assistant(index_dir, store)
+    embedder = _build_eval_index(corpus_dir, index_dir, store) if corpus_dir is not None else None
+    assistant = _assistant(index_dir, store, embedder)
     evaluation = Evaluation(assistant, test_queries, k)
     label = " + ".join(str(q) for q in queries)
     for warning in _capped(evaluation.judge.check(test_queries, Path(label))):
@@ -345,7 +342,9 @@ def _eval_queries(paths, split):
 
 
 def _build_eval_index(corpus_dir, index_dir, store=None):
-    """Bring a benchmark's own index up to date (only changed passages are embedded again)."""
+    """Bring a benchmark's own index up to date (only changed passages are embedded again); returns the
+    embedder it loaded, for the evaluation to reuse."""
+    from assistant.library import rebuild
     from index.embed import Embedder
 
     if index_dir is None and "ASSISTANT_INDEX" not in os.environ and not (store or os.environ.get("ASSISTANT_STORE")):
@@ -354,9 +353,11 @@ def _build_eval_index(corpus_dir, index_dir, store=None):
             "so the main index is not replaced."
         )
     settings = Settings.from_env(corpus_dir=corpus_dir, index_dir=index_dir, store=store)
-    store = settings.index_store()
-    report = store.build(settings.build_options(), Embedder(settings.model), say=lambda _: None, progress=False)
-    click.echo(f"Index {store.label} up to date with {corpus_dir} ({report.embedded} passages embedded).", err=True)
+    embedder = Embedder(settings.model)
+    report = rebuild(settings, embedder, say=lambda _: None, progress=False)
+    label = settings.index_store().label
+    click.echo(f"Index {label} up to date with {corpus_dir} ({report.embedded} passages embedded).", err=True)
+    return embedder
 
 
 def _capped(lines: list[str], most: int = 10) -> list[str]:

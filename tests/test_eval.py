@@ -468,7 +468,7 @@ def write_jsonl(path, rows):
 def tiny_cli(monkeypatch, batch_assistant):
     import assistant.cli as cli
 
-    monkeypatch.setattr(cli, "_assistant", lambda index_dir, store=None: batch_assistant)
+    monkeypatch.setattr(cli, "_assistant", lambda *_: batch_assistant)
     return lambda *args: CliRunner().invoke(main, ["eval", *map(str, args)])
 
 

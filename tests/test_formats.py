@@ -146,7 +146,7 @@ def test_filters_by_date_and_author(archive_assistant):
 def test_cli_filters_and_bad_date(archive_assistant, monkeypatch):
     from assistant import cli
 
-    monkeypatch.setattr(cli, "_assistant", lambda index_dir, store=None: archive_assistant)
+    monkeypatch.setattr(cli, "_assistant", lambda *_: archive_assistant)
     ok = CliRunner().invoke(cli.main, ["ask", "skolbibliotek", "--mode", "bm25", "--author", "Lena Ek"])
     assert ok.exit_code == 0 and "skolbibliotek.docx" in ok.output and fx.DOCX_DATE in ok.output
     pdf = CliRunner().invoke(cli.main, ["ask", "Sygefraværet vagtplaner", "--mode", "bm25", "--since", "2021-01"])
