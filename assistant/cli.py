@@ -103,7 +103,7 @@ def index():
 @click.option("--json", "as_json", is_flag=True, help="Print the build report as JSON (messages go to stderr).")
 @user_errors
 def index_build(corpus_dir, index_dir, store, workers, verbose, as_json):
-    """Build the index, re-embedding only chunks that changed since the last build."""
+    """Build the index, re-embedding only sentence windows that changed since the last build."""
     from assistant.library import rebuild
 
     settings = Settings.from_env(corpus_dir=corpus_dir, index_dir=index_dir, store=store, embed_workers=workers)
@@ -121,6 +121,7 @@ def index_build(corpus_dir, index_dir, store, workers, verbose, as_json):
             index=settings.index_store().label,
             articles=report.manifest.counts.articles,
             chunks=report.chunks,
+            windows=report.windows,
             embedded=report.embedded,
             seconds=round(report.seconds, 2),
         )
@@ -131,7 +132,8 @@ def index_build(corpus_dir, index_dir, store, workers, verbose, as_json):
         say(f"{label.capitalize():8} {len(titles):3} articles{_some_titles(titles, label, verbose)}")
     say(
         f"Index built at {settings.index_store().label}: {report.manifest.counts.articles} articles, "
-        f"{report.chunks} chunks ({report.embedded} embedded), {len(report.skipped)} files skipped, "
+        f"{report.chunks} chunks ({report.embedded} of {report.windows} sentence windows embedded), "
+        f"{len(report.skipped)} files skipped, "
         f"{report.seconds:.1f} s."
     )
 
@@ -356,7 +358,7 @@ def _build_eval_index(corpus_dir, index_dir, store=None):
     embedder = Embedder(settings.model)
     report = rebuild(settings, embedder, say=lambda _: None, progress=False)
     label = settings.index_store().label
-    click.echo(f"Index {label} up to date with {corpus_dir} ({report.embedded} passages embedded).", err=True)
+    click.echo(f"Index {label} up to date with {corpus_dir} ({report.embedded} sentence windows embedded).", err=True)
     return embedder
 
 

@@ -1,6 +1,6 @@
 """Rank chunks for a query: dense (FAISS), BM25, or both fused.
 
-Fusion is a weighted sum of min-max normalised scores by default (dense weight 0.4, chosen on the
+Fusion is a weighted sum of min-max normalised scores by default (dense weight 0.3, chosen on the
 tuning parts of both shipped benchmarks: benchmarks/tune.py); reciprocal-rank fusion is the
 alternative. Both retrievers always run when a query vector is given, whatever the mode: their
 candidates are the evidence the calibrated confidence (assistant/confidence.py) is computed from.
@@ -64,7 +64,7 @@ def _dense(index: StoredIndex, vector, want: int, allowed) -> dict[int, float]:
         return dict(index.search(vector, want))
     # With filters, score the allowed chunks exactly: the nearest overall may all be filtered out.
     positions = np.flatnonzero(allowed)
-    scores = index.vectors[positions] @ vector
+    scores = index.chunk_scores(vector)[positions]
     top = np.argsort(-scores)[:want]
     return {int(positions[i]): float(scores[i]) for i in top}
 
@@ -97,7 +97,7 @@ def _weighted(dense: dict[int, float], bm25: dict[int, float], weight: float) ->
 
 
 def cosines_of(index: StoredIndex, vector, positions: list[int]) -> list[float]:
-    """Cosine of the query vector with each chunk at `positions` (NaN without a vector)."""
+    """Cosine of the query vector with each chunk at `positions` (its best window; NaN without a vector)."""
     if vector is None or not positions:
         return [float("nan")] * len(positions)
-    return [float(c) for c in index.vectors[positions] @ vector]
+    return index.cosines(vector, positions)

@@ -59,7 +59,7 @@ def main() -> None:
             relevant = np.array([[i in rel for i in ids] for rel in map(judge.relevant, queries)])
             sets[name, split] = (index, queries, relevant)
             if split == "tune":
-                dense = embedder.encode_queries([q.query for q in queries]) @ index.vectors.T
+                dense = index.chunk_scores(embedder.encode_queries([q.query for q in queries]))
                 for q, row, rel in zip(queries, dense, relevant):
                     if rel.any():
                         positive = max(np.flatnonzero(rel), key=lambda i: row[i])

@@ -29,7 +29,7 @@ from assistant.settings import Settings
 
 def recall_at_10(index, queries: np.ndarray) -> float:
     """Share of the exact 10 nearest chunks that the store's `search` returns."""
-    truth = np.argsort(-(queries @ index.vectors.T), axis=1)[:, :10]
+    truth = np.argsort(-index.chunk_scores(queries), axis=1)[:, :10]
     found = [{p for p, _ in index.search(q, 10)} for q in queries]
     return float(np.mean([len(set(t) & f) / 10 for t, f in zip(truth, found)]))
 

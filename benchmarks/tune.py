@@ -30,7 +30,7 @@ from index.bm25 import query_tokens, tokenize  # noqa: E402
 from index.build import keyword_texts  # noqa: E402
 from index.embed import Embedder  # noqa: E402
 
-WEIGHTS = (0.0, 0.3, 0.4, 0.5, 0.7, 1.0)  # dense weight; 0: keyword only, 1: dense only
+WEIGHTS = (0.0, 0.2, 0.3, 0.4, 0.5, 0.7, 1.0)  # dense weight; 0: keyword only, 1: dense only
 
 
 def keyword_scores(index, queries, context_words: int, ngrams: bool, k1: float = 1.2, b: float = 0.5):
@@ -85,7 +85,7 @@ def main() -> None:
         ids = [c.id for c in index.chunks]
         relevant = np.array([[cid in rel for cid in ids] for rel in (judge.relevant(q) for q in queries)])
         assistant.prefetch([q.query for q in queries])
-        dense = np.stack([assistant.query_vector(q.query) for q in queries]) @ index.vectors.T
+        dense = index.chunk_scores(np.stack([assistant.query_vector(q.query) for q in queries]))
         rows = []
         for words in (0, 60):
             for ngrams in (False, True):

@@ -4,9 +4,9 @@ Each build is written to a fresh folder under `.<name>.builds/`, and `index_dir`
 that is switched to it with one `os.replace` once the folder is complete. A build killed at
 any moment therefore leaves the previous index in place; a failed one removes its folder. The
 build the link pointed to before stays for GRACE_SECONDS after the switch, so a reader that
-resolved the link a moment earlier can finish loading it. Embeddings of unchanged chunks are
-taken from the previous build (keyed by a hash of model + embedded text), so editing one
-article re-embeds only that article's chunks.
+resolved the link a moment earlier can finish loading it. Embeddings of unchanged sentence windows
+are taken from the previous build (keyed by a hash of model + embedded text), so editing one
+article re-embeds only that article's windows.
 
 The steps of `build_index`: check the location, load, chunk, compare with the previous build,
 embed, write, swap, retire old builds.
@@ -35,6 +35,7 @@ from index.errors import BuildError, IndexMissingError
 from index.manifest import FILENAME, Chunking, Counts, Manifest, ModelInfo
 from index.options import BuildOptions
 from index.store import StoredIndex, is_our_folder, load_index, make_faiss_index, vector_problem, write_index
+from index.windows import WINDOW_SENTENCES, window_texts
 
 GRACE_SECONDS = 60  # how long a replaced build stays for readers that resolved the link just before the swap
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -48,7 +49,8 @@ class BuildReport:
     reused: list[str] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     chunks: int = 0
-    embedded: int = 0  # chunks that went through the model
+    windows: int = 0  # sentence windows embedded or reused (index/windows.py)
+    embedded: int = 0  # windows that went through the model
     seconds: float = 0.0
     manifest: Manifest | None = None
 
@@ -140,8 +142,8 @@ class Prepared:
 
     corpus: LoadResult
     chunks: list[Chunk]
-    keys: list[str]  # each chunk's embedding key
-    vectors: np.ndarray
+    keys: list[tuple[str, ...]]  # each chunk's windows' embedding keys
+    vectors: np.ndarray  # one per window
     texts: list[str]  # what keyword search sees (keyword_texts)
     report: BuildReport
     started: float
@@ -152,12 +154,13 @@ class Prepared:
 
 
 def prepare_build(options: BuildOptions, embedder, previous: StoredIndex | None, say, progress: bool) -> Prepared:
-    """Load, chunk, compare with `previous` and embed (vectors of unchanged chunks are taken from it)."""
+    """Load, chunk, compare with `previous` and embed (vectors of unchanged windows are taken from it)."""
     started = time.perf_counter()
     corpus = _load(options, say, progress)
-    chunks, keys = _chunk(corpus.articles, options, embedder)
+    chunks, windows, keys = _chunk(corpus.articles, options, embedder)
     report = _compare(previous, corpus, chunks, keys)
-    vectors, report.embedded = _embed([c.text for c in chunks], keys, previous, embedder, options, say, progress)
+    vectors, report.embedded = _embed(windows, keys, previous, embedder, options, say, progress)
+    report.windows = len(vectors)
     texts = keyword_texts(chunks, {a.id: a for a in corpus.articles}, options.context_words)
     return Prepared(corpus, chunks, keys, vectors, texts, report, started)
 
@@ -192,11 +195,16 @@ def _load(options: BuildOptions, say, progress: bool = False) -> LoadResult:
     return corpus
 
 
-def _chunk(articles: list[Article], options: BuildOptions, embedder) -> tuple[list[Chunk], list[str]]:
-    """The chunks and each one's embedding key (model + the text it embeds)."""
+def _chunk(articles: list[Article], options: BuildOptions, embedder):
+    """The chunks, the texts of all their windows in order, and each chunk's windows' embedding keys
+    (model + the text embedded)."""
     chunks = chunk_articles(articles, options.chunk_tokens, embedder.count_tokens, options.chunk_overlap)
-    keys = [hashlib.sha256(f"{embedder.fingerprint}\n{c.text}".encode()).hexdigest()[:24] for c in chunks]
-    return chunks, keys
+    texts, keys = [], []
+    for chunk in chunks:
+        windows = window_texts(chunk)
+        texts += windows
+        keys.append(tuple(hashlib.sha256(f"{embedder.fingerprint}\n{t}".encode()).hexdigest()[:24] for t in windows))
+    return chunks, texts, keys
 
 
 def previous_index(load, say) -> StoredIndex | None:
@@ -210,16 +218,16 @@ def previous_index(load, say) -> StoredIndex | None:
         return None
 
 
-def _compare(previous: StoredIndex | None, corpus: LoadResult, chunks: list[Chunk], keys: list[str]) -> BuildReport:
+def _compare(previous: StoredIndex | None, corpus: LoadResult, chunks: list[Chunk], keys) -> BuildReport:
     """Which articles are added, changed, removed or reused since the previous build."""
     report = BuildReport(skipped=corpus.skipped, chunks=len(chunks))
     new: dict[str, list[str]] = {}
-    for chunk, key in zip(chunks, keys):
-        new.setdefault(chunk.article_id, []).append(key)
+    for chunk, chunk_keys in zip(chunks, keys):
+        new.setdefault(chunk.article_id, []).extend(chunk_keys)
     old: dict[str, list[str]] = {}
     if previous is not None:
-        for chunk, key in zip(previous.chunks, previous.embed_keys):
-            old.setdefault(chunk.article_id, []).append(key)
+        for chunk, chunk_keys in zip(previous.chunks, previous.embed_keys):
+            old.setdefault(chunk.article_id, []).extend(chunk_keys)
     for article in corpus.articles:
         if article.id not in old:
             report.added.append(article.title)
@@ -234,10 +242,14 @@ def _compare(previous: StoredIndex | None, corpus: LoadResult, chunks: list[Chun
 
 
 def _embed(texts, keys, previous, embedder, options: BuildOptions, say, progress: bool) -> tuple[np.ndarray, int]:
-    """Every chunk's vector: reused from the previous build by key, the rest from the model."""
-    cache = {} if previous is None else {key: previous.vectors[i] for i, key in enumerate(previous.embed_keys)}
+    """Every window's vector (`texts`, `keys` per chunk): reused from the previous build by key, the rest
+    from the model."""
+    keys = [key for chunk_keys in keys for key in chunk_keys]
+    cache = {}
+    if previous is not None:
+        cache = dict(zip((key for chunk_keys in previous.embed_keys for key in chunk_keys), previous.vectors))
     todo = [i for i, key in enumerate(keys) if key not in cache]
-    say(f"Embedding {len(todo)} of {len(texts)} chunks ({len(texts) - len(todo)} reused).")
+    say(f"Embedding {len(todo)} of {len(texts)} sentence windows ({len(texts) - len(todo)} reused).")
     fresh = embedder.encode_documents([texts[i] for i in todo], options.batch_size, progress=progress)
     vectors = np.zeros((len(texts), embedder.dimension), dtype=np.float32)
     for row, i in enumerate(todo):
@@ -254,7 +266,7 @@ def _embed(texts, keys, previous, embedder, options: BuildOptions, say, progress
 def _manifest(options, embedder, corpus: LoadResult, chunks, index_type: str, started: float) -> Manifest:
     return Manifest(
         model=ModelInfo(Path(options.model).name, str(options.model), embedder.dimension, embedder.fingerprint),
-        chunking=Chunking(options.chunk_tokens, options.chunk_overlap, options.context_words),
+        chunking=Chunking(options.chunk_tokens, options.chunk_overlap, options.context_words, WINDOW_SENTENCES),
         index_type=index_type,
         corpus_path=str(options.corpus_dir),
         corpus_fingerprint=corpus.fingerprint,

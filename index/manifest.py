@@ -14,7 +14,8 @@ from pathlib import Path
 from index.errors import IndexMismatchError, IndexMissingError
 
 # 3: `files` records the size and checksum of every index file.
-FORMAT_VERSION = 4  # 4: chunks embedded without their header; BM25 with character n-grams
+# 4: chunks embedded without their header; BM25 with character n-grams.
+FORMAT_VERSION = 5  # 5: one vector per sentence window of a chunk (index/windows.py)
 FILENAME = "manifest.json"
 REBUILD = "run `assistant index build` to rebuild it"
 
@@ -32,6 +33,7 @@ class Chunking:
     chunk_tokens: int
     chunk_overlap: int
     context_words: int
+    window_sentences: int
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,9 @@ class Manifest:
             raise TypeError("languages is not a list of strings")
         return cls(
             model=ModelInfo(**_typed(data["model"], name=str, path=str, dimension=int, fingerprint=str)),
-            chunking=Chunking(**_typed(data["chunking"], chunk_tokens=int, chunk_overlap=int, context_words=int)),
+            chunking=Chunking(
+                **_typed(data["chunking"], chunk_tokens=int, chunk_overlap=int, context_words=int, window_sentences=int)
+            ),
             index_type=_check(data["index_type"], str),
             corpus_path=_check(data["corpus_path"], str),
             corpus_fingerprint=_check(data["corpus_fingerprint"], str),

@@ -6,8 +6,10 @@ assistant_generation      one row per build: id, the manifest (JSON text, as man
 assistant_current         one row: the generation every server answers from
 assistant_article         (generation, id, line): an article as a line of articles.jsonl
 assistant_keyword_file    (generation, name, data): the bm25s keyword index files, checked by the manifest
-assistant_chunk_<gen>     (position, line, embed_key, embedding vector(dim)) with an HNSW index for
-                          inner product: the vectors are unit length, so -(a <#> b) is their cosine
+assistant_chunk_<gen>     (position, line): a chunk as a line of chunks.jsonl
+assistant_window_<gen>    (position, embedding vector(dim)): the sentence windows of the chunks in chunk
+                          order (index/windows.py), with an HNSW index for inner product: the vectors
+                          are unit length, so -(a <#> b) is their cosine
 
 A build writes a whole generation and switches `assistant_current` to it in ONE transaction: a build
 killed at any moment rolls back and leaves the previous generation serving. Builds hold an advisory
@@ -40,8 +42,9 @@ from index.store import (
     article_line,
     chunk_line,
     parse_records,
-    vector_problem,
+    records_problem,
 )
+from index.windows import SEARCH_FANOUT
 
 INDEX_TYPE = "pgvector-hnsw"
 KEYWORD_DIR = "bm25"
@@ -70,10 +73,17 @@ def vector_text(vector: np.ndarray) -> str:
 
 
 def chunk_table(generation: int):
-    """The table holding a generation's chunks and vectors."""
+    """The table holding a generation's chunks."""
     from psycopg import sql
 
     return sql.Identifier(f"assistant_chunk_{int(generation)}")
+
+
+def window_table(generation: int):
+    """The table holding a generation's window vectors."""
+    from psycopg import sql
+
+    return sql.Identifier(f"assistant_window_{int(generation)}")
 
 
 @dataclass
@@ -85,11 +95,13 @@ class PgIndex(StoredIndex):
     model_fingerprint: str | None = None
 
     def search(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
-        """(chunk position, cosine) of the k nearest chunks, by the HNSW index of this generation."""
+        """(chunk position, cosine of its best window) of the k nearest chunks, by the HNSW index of this
+        generation."""
         k = min(k, len(self.chunks))
         if k <= 0:
             return []
-        return self.store.search(self.generation, vector, k)
+        rows = self.store.search(self.generation, vector, min(len(self.vectors), k * SEARCH_FANOUT))
+        return self.windows.best_chunks(*zip(*rows), k) if rows else []
 
     def refreshed(self) -> StoredIndex:
         """This index, or the newer generation another server switched to."""
@@ -203,13 +215,14 @@ class PgStore:
                 ).fetchone()
                 manifest = _manifest_of(text, self.label)
                 _check_model(manifest, model_fingerprint, self.label)
-                rows = conn.cursor(binary=True).execute(
-                    sql_format("SELECT line, embedding FROM {} ORDER BY position", chunk_table(generation))
-                )
-                chunk_lines, vectors = [], []
-                for line, vector in rows:
-                    chunk_lines.append(line)
-                    vectors.append(vector)
+                lines = conn.execute(sql_format("SELECT line FROM {} ORDER BY position", chunk_table(generation)))
+                chunk_lines = [r[0] for r in lines]
+                vectors = [
+                    r[0]
+                    for r in conn.cursor(binary=True).execute(
+                        sql_format("SELECT embedding FROM {} ORDER BY position", window_table(generation))
+                    )
+                ]
                 article_lines = [
                     r[0]
                     for r in conn.execute(
@@ -226,7 +239,7 @@ class PgStore:
         dim = manifest.model.dimension
         vectors = np.stack(vectors).astype(np.float32) if vectors else np.zeros((0, dim), np.float32)
         chunks, keys, articles, bm25 = _parsed(self.label, manifest, chunk_lines, article_lines, files)
-        problem = _inconsistency(manifest, chunks, articles, vectors, bm25)
+        problem = records_problem(manifest, chunks, keys, articles, vectors, bm25)
         if problem:
             raise IndexMismatchError(f"The index in {self.label} is inconsistent ({problem}): {REBUILD}.")
         return PgIndex(
@@ -234,19 +247,19 @@ class PgStore:
         )
 
     def search(self, generation: int, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
-        """(position, cosine) of the k nearest chunks of `generation` (HNSW, `ef_search` candidates)."""
+        """(position, cosine) of the k nearest windows of `generation` (HNSW, `ef_search` candidates)."""
         from psycopg import sql
 
         # HNSW returns at most ef_search rows: at least k are examined (pgvector's ceiling is 1000).
         statement = sql.SQL(
             "SELECT position, -(embedding <#> %(v)s::vector) FROM {} ORDER BY embedding <#> %(v)s::vector LIMIT %(k)s"
-        ).format(chunk_table(generation))
+        ).format(window_table(generation))
         rows = self._query(statement, {"v": vector_text(vector), "k": k}, ef_search=min(1000, max(self.ef_search, k)))
         return [(int(p), float(s)) for p, s in rows]
 
     # --- building ----------------------------------------------------------------------------
     def build(self, options: BuildOptions, embedder, say=print, progress: bool = True):
-        """Build a new generation (re-embedding only changed chunks) and switch to it in one transaction."""
+        """Build a new generation (re-embedding only changed windows) and switch to it in one transaction."""
         import psycopg
 
         from index.build import prepare_build, previous_index
@@ -286,25 +299,26 @@ class PgStore:
             generation = conn.execute(
                 "INSERT INTO assistant_generation (manifest) VALUES (%s) RETURNING id", (manifest.to_json(),)
             ).fetchone()[0]
-            table = chunk_table(generation)
+            chunks, windows = chunk_table(generation), window_table(generation)
+            conn.execute(sql_format("CREATE TABLE {} (position integer PRIMARY KEY, line text NOT NULL)", chunks))
+            with conn.cursor().copy(sql_format("COPY {} (position, line) FROM STDIN", chunks)) as cp:
+                for i, (chunk, keys) in enumerate(zip(built.chunks, built.keys)):
+                    cp.write_row((i, chunk_line(chunk, keys)))
             conn.execute(
                 sql_format(
-                    "CREATE TABLE {} (position integer PRIMARY KEY, line text NOT NULL, embed_key text NOT NULL, "
-                    "embedding vector({}) NOT NULL)",
-                    table,
+                    "CREATE TABLE {} (position integer PRIMARY KEY, embedding vector({}) NOT NULL)",
+                    windows,
                     int(manifest.model.dimension),
                 )
             )
-            with conn.cursor().copy(
-                sql_format("COPY {} (position, line, embed_key, embedding) FROM STDIN", table)
-            ) as cp:
-                for i, (chunk, key, vector) in enumerate(zip(built.chunks, built.keys, built.vectors)):
-                    cp.write_row((i, chunk_line(chunk, key), key, vector_text(vector)))
+            with conn.cursor().copy(sql_format("COPY {} (position, embedding) FROM STDIN", windows)) as cp:
+                for i, vector in enumerate(built.vectors):
+                    cp.write_row((i, vector_text(vector)))
             conn.execute("SET LOCAL maintenance_work_mem = '256MB'")
             conn.execute(
                 sql_format(
                     "CREATE INDEX ON {} USING hnsw (embedding vector_ip_ops) WITH (m = {}, ef_construction = {})",
-                    table,
+                    windows,
                     HNSW_M,
                     HNSW_EF_CONSTRUCTION,
                 )
@@ -329,7 +343,7 @@ class PgStore:
         with conn.transaction():
             ids = [r[0] for r in conn.execute("SELECT id FROM assistant_generation ORDER BY id DESC")]
             for old in ids[KEEP_GENERATIONS:]:
-                conn.execute(sql_format("DROP TABLE IF EXISTS {}", chunk_table(old)))
+                conn.execute(sql_format("DROP TABLE IF EXISTS {}, {}", chunk_table(old), window_table(old)))
                 conn.execute("DELETE FROM assistant_generation WHERE id = %s", (old,))
 
     def generations(self) -> list[int]:
@@ -401,17 +415,3 @@ def _parsed(label: str, manifest: Manifest, chunk_lines, article_lines, files: d
     except Exception as exc:  # noqa: BLE001 - rows that passed their checks yet do not parse: damaged all the same
         raise IndexMismatchError(f"The index in {label} is damaged ({type(exc).__name__}): {REBUILD}.") from None
     return chunks, keys, articles, bm25
-
-
-def _inconsistency(manifest: Manifest, chunks, articles, vectors: np.ndarray, bm25) -> str | None:
-    """What does not fit together in a loaded generation, or None."""
-    n, dim = len(chunks), manifest.model.dimension
-    if vectors.shape != (n, dim):
-        return f"vectors are {vectors.shape}, expected ({n}, {dim})"
-    if not manifest.counts.chunks == n == bm25.num_docs:
-        return "chunk counts differ"
-    if manifest.counts.articles != len(articles):
-        return "article counts differ"
-    if any(c.article_id not in articles for c in chunks):
-        return "chunks of articles it does not hold"
-    return vector_problem(vectors)

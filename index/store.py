@@ -1,9 +1,10 @@
 """The index on disk: a folder of fixed-name files, no pickle.
 
 manifest.json   how it was built (model, chunking, corpus fingerprint, counts, format)
-chunks.jsonl    one chunk per line, in vector order, with the key of its embedding
+chunks.jsonl    one chunk per line, with the embedding key of each of its sentence windows
 articles.jsonl  one article per line (title, language, source, span, paragraphs)
-vectors.npy     float32 [n, dim], L2-normalised; also the embedding cache of the next build
+vectors.npy     float32 [windows, dim], L2-normalised, the windows of each chunk in chunk order
+                (index/windows.py); also the embedding cache of the next build
 faiss.index     inner-product search over the vectors (exact, or HNSW past a threshold)
 bm25/           the bm25s keyword index over the same chunks (JSON + NumPy files)
 
@@ -23,6 +24,7 @@ from corpus.types import Article, Chunk, Paragraph
 from index.bm25 import BM25Index, build_bm25
 from index.errors import IndexMismatchError
 from index.manifest import FILENAME, REBUILD, FileInfo, Manifest, read_manifest, write_manifest
+from index.windows import SEARCH_FANOUT, Windows
 
 # HNSW parameters measured with benchmarks/scale.py: recall@10 vs exact 0.995 at 60k passages.
 HNSW_M, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 32, 200, 512
@@ -36,19 +38,31 @@ class StoredIndex:
     path: Path
     manifest: Manifest
     chunks: list[Chunk]
-    embed_keys: list[str]
+    embed_keys: list[tuple[str, ...]]  # per chunk, one per window: its rows of `vectors`
     articles: dict[str, Article]
-    vectors: np.ndarray
+    vectors: np.ndarray  # one row per window
     faiss_index: object = field(repr=False)
     bm25: BM25Index = field(repr=False)
 
+    def __post_init__(self):
+        self.windows = Windows([len(keys) for keys in self.embed_keys])
+
     def search(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
-        """(chunk position, cosine) of the k nearest chunks."""
+        """(chunk position, cosine of its best window) of the k nearest chunks, nearest first."""
         k = min(k, len(self.chunks))
         if k <= 0:
             return []
-        scores, ids = self.faiss_index.search(np.asarray(vector, dtype=np.float32).reshape(1, -1), k)
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+        rows = min(len(self.vectors), k * SEARCH_FANOUT)
+        scores, ids = self.faiss_index.search(np.asarray(vector, dtype=np.float32).reshape(1, -1), rows)
+        return self.windows.best_chunks(ids[0], scores[0], k)
+
+    def chunk_scores(self, vectors: np.ndarray) -> np.ndarray:
+        """Exact cosine of every chunk's best window with a query vector ([chunks]) or several ([queries, chunks])."""
+        return self.windows.chunk_scores(np.asarray(vectors, dtype=np.float32) @ self.vectors.T)
+
+    def cosines(self, vector: np.ndarray, positions) -> list[float]:
+        """Cosine of the best window of each chunk at `positions` with a query vector."""
+        return self.windows.chunk_cosines(self.vectors, vector, positions)
 
     def refreshed(self) -> StoredIndex:
         """The index to answer the next question from: a folder index is reopened by whoever rebuilt it
@@ -76,7 +90,7 @@ def write_index(
     folder: Path,
     manifest: Manifest,
     chunks: list[Chunk],
-    embed_keys: list[str],
+    embed_keys: list[tuple[str, ...]],
     articles: list[Article],
     vectors: np.ndarray,
     faiss_index,
@@ -107,9 +121,9 @@ def write_index(
     return manifest
 
 
-def chunk_line(chunk: Chunk, embed_key: str) -> str:
+def chunk_line(chunk: Chunk, embed_keys: tuple[str, ...]) -> str:
     """One chunk as stored (a line of chunks.jsonl, a row of a database store)."""
-    return json.dumps({**asdict(chunk), "embed_key": embed_key}, ensure_ascii=False)
+    return json.dumps({**asdict(chunk), "embed_keys": embed_keys}, ensure_ascii=False)
 
 
 def article_line(article: Article) -> str:
@@ -118,9 +132,10 @@ def article_line(article: Article) -> str:
 
 
 def parse_records(chunk_lines: list[str], article_lines: list[str]):
-    """(chunks, their embed keys, articles by id) from stored lines; TypeError/KeyError/ValueError on damage."""
+    """(chunks, their windows' embed keys, articles by id) from stored lines; TypeError/KeyError/ValueError on
+    damage."""
     rows = [json.loads(line) for line in chunk_lines]
-    keys = [_check(row.pop("embed_key"), str) for row in rows]
+    keys = [tuple(_check(key, str) for key in _check(row.pop("embed_keys"), list)) for row in rows]
     chunks = [_record(Chunk, row) for row in rows]
     articles = {}
     for line in article_lines:
@@ -168,7 +183,7 @@ def load_index(index_dir: Path, model_fingerprint: str | None = None) -> StoredI
         bm25 = BM25Index(folder / BM25_DIR)
     except Exception as exc:  # noqa: BLE001 - files that passed their checksum yet do not parse: damaged all the same
         raise IndexMismatchError(f"The index at {index_dir} is damaged ({type(exc).__name__}): {REBUILD}.") from None
-    problem = _inconsistency(manifest, chunks, articles, vectors, faiss_index, bm25)
+    problem = _inconsistency(manifest, chunks, keys, articles, vectors, faiss_index, bm25)
     if problem:
         raise IndexMismatchError(f"The index at {index_dir} is inconsistent ({problem}): {REBUILD}.")
     return StoredIndex(index_dir, manifest, chunks, keys, articles, vectors, faiss_index, bm25)
@@ -219,25 +234,32 @@ def _is_bm25_file(name: str) -> bool:
     return len(parts) == 2 and parts[0] == BM25_DIR and parts[1] not in ("", ".", "..")
 
 
-def _inconsistency(manifest: Manifest, chunks, articles, vectors: np.ndarray, faiss_index, bm25) -> str | None:
+def _inconsistency(manifest: Manifest, chunks, keys, articles, vectors, faiss_index, bm25) -> str | None:
     """What does not fit together in a loaded index, or None when everything does."""
-    n, dim = len(chunks), manifest.model.dimension
-    if vectors.dtype != np.float32 or vectors.shape != (n, dim):
-        return f"vectors are {vectors.dtype} {vectors.shape}, expected float32 ({n}, {dim})"
-    if not (manifest.counts.chunks == n == faiss_index.ntotal == bm25.num_docs) or faiss_index.d != dim:
-        return "chunk counts differ"
-    if manifest.counts.articles != len(articles):
-        return "article counts differ"
-    if type(faiss_index).__name__ != manifest.index_type:
-        return "search index type differs"
-    problem = vector_problem(vectors)
+    problem = records_problem(manifest, chunks, keys, articles, vectors, bm25)
     if problem:
         return problem
-    if any(c.article_id not in articles for c in chunks):
-        return "chunks of articles it does not hold"
+    if faiss_index.ntotal != len(vectors) or faiss_index.d != manifest.model.dimension:
+        return "search index size differs"
+    if type(faiss_index).__name__ != manifest.index_type:
+        return "search index type differs"
     if manifest.languages != tuple(sorted({a.language for a in articles.values()})):
         return "languages differ"
     return None
+
+
+def records_problem(manifest: Manifest, chunks, keys, articles, vectors: np.ndarray, bm25) -> str | None:
+    """What does not fit together between the records, vectors and keyword index of any store, or None."""
+    windows, dim = sum(map(len, keys)), manifest.model.dimension
+    if vectors.dtype != np.float32 or vectors.shape != (windows, dim):
+        return f"vectors are {vectors.dtype} {vectors.shape}, expected float32 ({windows}, {dim})"
+    if not (manifest.counts.chunks == len(chunks) == bm25.num_docs) or not all(keys):
+        return "chunk counts differ"
+    if manifest.counts.articles != len(articles):
+        return "article counts differ"
+    if any(c.article_id not in articles for c in chunks):
+        return "chunks of articles it does not hold"
+    return vector_problem(vectors)
 
 
 def vector_problem(vectors: np.ndarray) -> str | None:

@@ -24,7 +24,7 @@ class Store(Protocol):
         """The current index; IndexMissingError / IndexMismatchError when there is none or it is unusable."""
 
     def build(self, options: BuildOptions, embedder, say=print, progress: bool = True):
-        """Build the index from `options.corpus_dir` (re-embedding only changed chunks), switch to it
+        """Build the index from `options.corpus_dir` (re-embedding only changed windows), switch to it
         atomically and return the BuildReport; BuildError when another build is running."""
 
     def manifest(self) -> Manifest:

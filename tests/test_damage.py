@@ -213,7 +213,12 @@ SPECIFIC = {
     "chunks line a list, re-signed": edit_lines("chunks.jsonl", lambda ls: ["[1, 2]"] + ls[1:]),
     "chunks start a string, re-signed": edit_rows("chunks.jsonl", lambda r: {**r, "start": "0"}),
     "chunks text a number, re-signed": edit_rows("chunks.jsonl", lambda r: {**r, "text": 7}),
-    "chunks without embed key, re-signed": edit_rows("chunks.jsonl", lambda r: {**r, "embed_key": None}),
+    "chunks without embed keys, re-signed": edit_rows("chunks.jsonl", lambda r: {**r, "embed_keys": None}),
+    "chunks with a number for a key, re-signed": edit_rows("chunks.jsonl", lambda r: {**r, "embed_keys": [7]}),
+    "chunks with no window, re-signed": edit_rows("chunks.jsonl", lambda r: {**r, "embed_keys": []}),
+    "chunks with a window too many, re-signed": edit_rows(
+        "chunks.jsonl", lambda r: {**r, "embed_keys": [*r["embed_keys"], "extra"]}
+    ),
     "chunks of an unknown article, re-signed": edit_rows("chunks.jsonl", lambda r: {**r, "article_id": "nope"}),
     "chunks with an unknown field, re-signed": edit_rows("chunks.jsonl", lambda r: {**r, "colour": "red"}),
     # articles.jsonl
@@ -266,11 +271,12 @@ CASES = {
 
 @pytest.fixture(scope="module")
 def other_build(tmp_path_factory) -> Path:
-    """A valid index of a slightly different corpus and chunking: where swapped-in files come from."""
+    """A valid index of a slightly different corpus and chunking (other counts of articles, chunks and
+    windows): where swapped-in files come from."""
     root = tmp_path_factory.mktemp("other")
     shutil.copytree(FIXTURES / "corpus", root / "corpus")
     (root / "corpus" / "page.html").unlink()
-    settings = Settings(corpus_dir=root / "corpus", index_dir=root / "index", model="fake", chunk_tokens=25)
+    settings = Settings(corpus_dir=root / "corpus", index_dir=root / "index", model="fake", chunk_tokens=20)
     build_index(settings, FakeEmbedder(), say=lambda _: None, progress=False)
     return (root / "index").resolve()
 

@@ -168,12 +168,12 @@ def test_eval_cli_reports_every_mode_with_json_and_report(real_index, tmp_path):
 # The retrieval guard: held-out parts only (never used to choose anything), at the levels measured when the
 # defaults were chosen (README "Evaluation"), minus a small margin. Issue bars not met yet are in the README.
 GUARD = {
-    "ours": {"recall@5": 0.97, "mrr@10": 0.79, "in_scope_refused_max": 0.01},
-    "swequad": {"recall@5": 0.95, "mrr@10": 0.79, "recall@1": 0.67, "in_scope_refused_max": 0.01},
+    "ours": {"recall@5": 0.97, "mrr@10": 0.83, "in_scope_refused_max": 0.01},
+    "swequad": {"recall@5": 0.95, "mrr@10": 0.81, "recall@1": 0.70, "in_scope_refused_max": 0.01},
 }
-# Hybrid must not fall below its best single mode by more than this. Measured on SweQUAD dev: hybrid R@1 0.691
-# vs BM25 0.698 (one question of 126) and MRR@10 0.806 vs 0.808; on our held-out part hybrid leads or ties.
-BEST_SINGLE_SLACK = 0.01
+# Hybrid must not fall below its best single mode. Measured held out: SweQUAD dev hybrid R@1 0.714 vs BM25 0.698,
+# MRR@10 0.823 vs 0.808; ours 0.744 vs 0.674 and 0.838 vs 0.784.
+BEST_SINGLE_SLACK = 0.0
 
 
 @pytest.mark.integration
@@ -218,7 +218,7 @@ def test_eval_builds_a_benchmark_index_from_its_own_corpus(tiny_corpus, tmp_path
     args = ["eval", str(queries), "--corpus", str(tiny_corpus), "--index", str(index), "--json"]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
-    assert (index / "manifest.json").is_file() and "passages embedded" in result.stderr
+    assert (index / "manifest.json").is_file() and "sentence windows embedded" in result.stderr
     assert json.loads(result.stdout)["metrics"]["overall"]["recall@5"] == 1.0
 
 

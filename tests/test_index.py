@@ -22,6 +22,7 @@ from index import build as build_module
 from index.build import build_index
 from index.manifest import Chunking
 from index.store import load_index
+from index.windows import window_texts
 
 
 def quiet(_):
@@ -36,7 +37,7 @@ def test_build_writes_a_loadable_index(tiny_settings, fake_embedder):
     assert manifest.counts.chunks == len(index.chunks) == report.chunks
     assert manifest.model.dimension == 256 and manifest.index_type == "IndexFlatIP"
     assert set(manifest.languages) == {"sv", "da"}
-    assert manifest.chunking == Chunking(chunk_tokens=40, chunk_overlap=0, context_words=60)
+    assert manifest.chunking == Chunking(chunk_tokens=40, chunk_overlap=0, context_words=60, window_sentences=3)
     hits = index.search(fake_embedder.encode_query("Kursavgiften per deltagare för en konferens"), 3)
     assert index.chunks[hits[0][0]].title == "Konferens om äldreomsorg"
     # No pickle anywhere: every file is JSON, NumPy or FAISS.
@@ -84,7 +85,7 @@ def test_damaged_files_say_to_rebuild(tiny_settings, fake_embedder):
 
 def test_incremental_rebuild_embeds_only_what_changed(tiny_settings, fake_embedder):
     first = build_index(tiny_settings, fake_embedder, say=quiet, progress=False)
-    assert first.embedded == first.chunks and len(first.added) == 5
+    assert first.embedded == first.windows > first.chunks and len(first.added) == 5
     fake_embedder.encoded.clear()
     path = tiny_settings.corpus_dir / "holstebro.txt"
     path.write_text(path.read_text().replace("aktivt medborgerskab", "aktivt og lokalt medborgerskab"))
@@ -93,13 +94,47 @@ def test_incremental_rebuild_embeds_only_what_changed(tiny_settings, fake_embedd
     assert second.changed == ["Velfærd i Holstebro"]
     assert second.removed == ["Hemtjänst i Kiruna"]
     assert len(second.reused) == 3 and not second.added
-    assert 0 < second.embedded < second.chunks
+    assert 0 < second.embedded < second.windows
     assert all("Holstebro" in text for text in fake_embedder.encoded)
     index = load_index(tiny_settings.index_dir)
     assert "Hemtjänst i Kiruna" not in {a.title for a in index.articles.values()}
     # Reused vectors are exactly the ones the model would give.
-    texts = [c.text for c in index.chunks]
+    texts = [text for c in index.chunks for text in window_texts(c)]
     assert index.vectors == pytest.approx(fake_embedder.encode_documents(texts), abs=1e-6)
+
+
+def test_a_chunk_is_embedded_as_windows_of_three_sentences():
+    from dataclasses import replace
+
+    from corpus.types import Chunk
+
+    sentences = [f"Mening {i} om ämne {i}." for i in range(7)]
+    text = " ".join(sentences)
+    starts = [text.index(s) for s in sentences]
+    spans = tuple((start, start + len(s)) for start, s in zip(starts, sentences))
+    chunk = Chunk("c", "a", "T", "sv", "a.txt", 1, 0, len(text), text, 0, spans)
+    # Non-overlapping, except the last window, which ends at the chunk's end.
+    assert window_texts(chunk) == [" ".join(sentences[0:3]), " ".join(sentences[3:6]), " ".join(sentences[4:7])]
+    assert window_texts(replace(chunk, sentences=spans[:6])) == [" ".join(sentences[0:3]), " ".join(sentences[3:6])]
+    assert window_texts(replace(chunk, sentences=spans[:2])) == [" ".join(sentences[:2])]
+    assert window_texts(replace(chunk, sentences=())) == [text]
+
+
+def test_a_chunk_scores_as_its_best_window(tiny_settings, fake_embedder):
+    build_index(tiny_settings, fake_embedder, say=quiet, progress=False)
+    index = load_index(tiny_settings.index_dir)
+    query = fake_embedder.encode_query("Kursavgiften per deltagare för en konferens om äldreomsorg")
+    scores = index.chunk_scores(query)
+    windows = index.windows
+    assert (windows.counts > 1).any() and len(index.vectors) == windows.counts.sum()
+    for p in range(len(index.chunks)):
+        rows = index.vectors[windows.starts[p] : windows.starts[p] + windows.counts[p]]
+        assert scores[p] == pytest.approx(float((rows @ query).max()), abs=1e-6)
+    hits = index.search(query, 5)  # exact search below the HNSW threshold: the same order
+    assert [p for p, _ in hits] == [int(p) for p in np.argsort(-scores, kind="stable")[:5]]
+    assert [c for _, c in hits] == pytest.approx(list(np.sort(scores)[::-1][:5]), abs=1e-6)
+    assert index.cosines(query, [p for p, _ in hits]) == pytest.approx([c for _, c in hits], abs=1e-6)
+    assert index.chunk_scores(np.stack([query, query])).shape == (2, len(index.chunks))
 
 
 @pytest.mark.parametrize("context_words, matches", [(60, 2), (0, 1)])
@@ -120,7 +155,8 @@ def test_chunks_are_keyword_indexed_behind_title_and_lead(tiny_settings, fake_em
     # A word of the lead finds the article's later passage too; the model embeds the chunk alone.
     scores = index.bm25.scores(query_tokens("socialsekreterare", ["sv"], ngrams=False))
     assert int((scores > 0).sum()) == matches
-    assert index.vectors[1] == pytest.approx(fake_embedder.encode_documents([second.text])[0], abs=1e-6)
+    first_window = index.vectors[index.windows.starts[1]]
+    assert first_window == pytest.approx(fake_embedder.encode_documents(window_texts(second)[:1])[0], abs=1e-6)
 
 
 def test_a_failed_build_leaves_the_previous_index(tiny_settings, fake_embedder, monkeypatch):

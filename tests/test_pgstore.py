@@ -20,6 +20,7 @@ from assistant.library import rebuild
 from assistant.retrieve import rank
 from assistant.settings import PROJECT_ROOT, Settings
 from index.pgstore import PgStore
+from index.windows import window_texts
 from tests.conftest import COVERAGE_ONLY
 
 # The folder store's retrieval tests, collected here again: with `tiny_settings` below they build, load and
@@ -97,11 +98,12 @@ def test_a_rebuild_embeds_only_changed_chunks_and_reads_back_exact_vectors(tiny_
     holstebro.write_text(holstebro.read_text().replace("medborgerskab", "lokalt medborgerskab"))
     report = rebuild(tiny_settings, fake_embedder, say=quiet, progress=False)
     assert (report.changed, len(report.reused)) == (["Velfærd i Holstebro"], 4)
-    assert 0 < report.embedded == len(fake_embedder.encoded) < report.chunks
+    assert 0 < report.embedded == len(fake_embedder.encoded) < report.windows
     assert all("Holstebro" in text for text in fake_embedder.encoded)
     index = tiny_settings.index_store().load(fake_embedder.fingerprint)
     # Vectors read back from the database are exactly the model's, the reused ones included.
-    assert (index.vectors == fake_embedder.encode_documents([c.text for c in index.chunks])).all()
+    windows = [text for c in index.chunks for text in window_texts(c)]
+    assert (index.vectors == fake_embedder.encode_documents(windows)).all()
 
 
 def test_only_the_current_and_the_previous_generation_are_kept(tiny_settings, fake_embedder, pg_url):
@@ -111,8 +113,11 @@ def test_only_the_current_and_the_previous_generation_are_kept(tiny_settings, fa
     kept = store.generations()
     assert len(kept) == 2 and store.current_generation() == kept[-1]
     with psycopg.connect(pg_url) as conn:
-        tables = conn.execute("SELECT tablename FROM pg_tables WHERE tablename LIKE 'assistant_chunk_%'").fetchall()
-    assert sorted(t for (t,) in tables) == sorted(f"assistant_chunk_{g}" for g in kept)
+        tables = conn.execute(
+            "SELECT tablename FROM pg_tables "
+            "WHERE tablename LIKE 'assistant_chunk_%' OR tablename LIKE 'assistant_window_%'"
+        ).fetchall()
+    assert sorted(t for (t,) in tables) == sorted(f"assistant_{kind}_{g}" for g in kept for kind in ("chunk", "window"))
 
 
 def test_concurrent_builds_are_refused(tiny_settings, fake_embedder, pg_url):
@@ -233,8 +238,11 @@ def test_store_is_chosen_by_the_setting(tmp_path):
 def test_search_examines_at_least_k_candidates(tiny_settings, fake_embedder):
     rebuild(tiny_settings, fake_embedder, say=quiet, progress=False)
     index = replace(tiny_settings, ef_search=1).index_store().load()
-    everything = index.search(fake_embedder.encode_query("Umeå"), len(index.chunks))
+    query = fake_embedder.encode_query("Umeå")
+    everything = index.search(query, len(index.chunks))
     assert sorted(p for p, _ in everything) == list(range(len(index.chunks)))
+    # Each chunk scores as its best window, as in the folder store.
+    assert [c for _, c in everything] == pytest.approx(list(index.chunk_scores(query)[[p for p, _ in everything]]))
 
 
 # --- embedding spread over workers --------------------------------------------------------------------
@@ -242,6 +250,7 @@ def test_search_examines_at_least_k_candidates(tiny_settings, fake_embedder):
 WORKER = """
 import pathlib, sys, time
 from index.pgstore import PgStore
+from index.windows import window_texts
 from index.pgworkers import run_worker
 from tests.conftest import FakeEmbedder
 

@@ -1,0 +1,59 @@
+"""Sentence windows: what the model embeds of each chunk, and how a chunk's dense score comes from them.
+
+Each chunk is embedded as consecutive windows of WINDOW_SENTENCES sentences, not as one vector; a
+chunk's cosine with a question is its best window's. A 220-token chunk's single vector averages a few
+topics, and a question asks about one: on the tuning parts of both shipped benchmarks the best window
+beat the whole-chunk vector (and 1-sentence-stride windows, which cost twice the embedding) in the
+fused ranking, and held out it was the first method to lift both (README, "Sentence windows").
+Windows do not overlap, except that the last one ends at the chunk's end, so a build embeds about
+the chunk text once more than it did. The vectors of an index are its windows, in chunk order; each
+chunk records one embedding key per window, so their number is known without the chunk text.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from corpus.types import Chunk
+
+WINDOW_SENTENCES = 3
+SEARCH_FANOUT = 4  # windows fetched per chunk wanted: ~3 windows per chunk, so k chunks need ~3k windows
+
+
+def window_texts(chunk: Chunk, size: int = WINDOW_SENTENCES) -> list[str]:
+    """The texts of `chunk`'s windows of `size` sentences (a chunk of fewer sentences is one window)."""
+    spans = chunk.sentences or ((0, len(chunk.text)),)
+    starts = list(range(0, max(1, len(spans) - size + 1), size))
+    if starts[-1] + size < len(spans):  # the last sentences get a window ending at the chunk's end
+        starts.append(len(spans) - size)
+    return [chunk.text[spans[first][0] : spans[min(len(spans), first + size) - 1][1]] for first in starts]
+
+
+class Windows:
+    """Which vector rows belong to which chunk: chunk i owns rows starts[i] .. starts[i] + counts[i] - 1."""
+
+    def __init__(self, counts: list[int]):
+        self.counts = np.asarray(counts, dtype=np.int64)
+        self.starts = np.concatenate([[0], np.cumsum(self.counts)[:-1]]).astype(np.int64)
+        self.owner = np.repeat(np.arange(len(self.counts)), self.counts)
+
+    def chunk_scores(self, row_scores: np.ndarray) -> np.ndarray:
+        """Each chunk's best window score, from scores over all rows (last axis; one query or several)."""
+        if not len(self.counts):
+            return row_scores[..., :0]
+        return np.maximum.reduceat(row_scores, self.starts, axis=-1)
+
+    def chunk_cosines(self, vectors: np.ndarray, vector: np.ndarray, positions) -> list[float]:
+        """The best window cosine of each chunk at `positions` with `vector`."""
+        spans = zip(self.starts[positions], self.counts[positions])
+        return [float((vectors[start : start + n] @ vector).max()) for start, n in spans]
+
+    def best_chunks(self, rows, scores, k: int) -> list[tuple[int, float]]:
+        """(chunk position, best score) of the first k chunks among window `rows` sorted by falling `scores`."""
+        best: dict[int, float] = {}
+        for row, score in zip(rows, scores):
+            if row >= 0:
+                best.setdefault(int(self.owner[row]), float(score))  # the first row of a chunk is its best
+                if len(best) == k:
+                    break
+        return list(best.items())
