@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -145,7 +146,8 @@ def main() -> None:
         record = {
             "features": list(FEATURES),
             **model,
-            "refuse_below": round(threshold, 4),
+            # Rounded down: rounding up could refuse the very question the threshold was set below.
+            "refuse_below": math.floor(threshold * 1e4) / 1e4,
             "fitted_on": "tuning parts of eval/queries.jsonl and eval/swequad/ (benchmarks/calibrate.py)",
         }
         CALIBRATION_FILE.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
