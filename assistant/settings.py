@@ -101,7 +101,7 @@ class Settings:
     )
     hnsw_threshold: int = _setting(
         50_000,
-        "From this many chunks on, the index is HNSW instead of exact search.",
+        "From this many vectors on (sentence windows, ~3 per chunk), the folder index is HNSW, not exact.",
         "ASSISTANT_HNSW_THRESHOLD",
         low=1,
         high=1_000_000_000,

@@ -76,10 +76,8 @@ def main() -> None:
             return result
 
         corpus = step("load corpus", lambda: build._load(options, lambda _: None))
-        chunks, keys = step("chunk", lambda: build._chunk(corpus.articles, options, embedder))
-        held["vectors"], _ = step(
-            "embed", lambda: build._embed([c.text for c in chunks], keys, None, embedder, options, print, False)
-        )
+        chunks, windows, keys = step("chunk", lambda: build._chunk(corpus.articles, options, embedder))
+        held["vectors"], _ = step("embed", lambda: build._embed(windows, keys, None, embedder, options, print, False))
         by_id = {a.id: a for a in corpus.articles}
         texts = step("keyword texts", lambda: build.keyword_texts(chunks, by_id, options.context_words))
         faiss_index = step("FAISS index", lambda: make_faiss_index(held["vectors"], options.hnsw_threshold))

@@ -19,19 +19,11 @@ import uuid
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 from common import percentiles, print_table, rss_mb, timed
-from scale import SENTENCES_PER_PASSAGE, synthesise, synthetic_setup
+from scale import SENTENCES_PER_PASSAGE, hnsw_recall, synthesise, synthetic_setup
 
 from assistant.answer import Assistant
 from assistant.settings import Settings
-
-
-def recall_at_10(index, queries: np.ndarray) -> float:
-    """Share of the exact 10 nearest chunks that the store's `search` returns."""
-    truth = np.argsort(-index.chunk_scores(queries), axis=1)[:, :10]
-    found = [{p for p, _ in index.search(q, 10)} for q in queries]
-    return float(np.mean([len(set(t) & f) / 10 for t, f in zip(truth, found)]))
 
 
 def server_rss_mb(url: str) -> float:
@@ -114,7 +106,7 @@ def main() -> None:
                 server_mb,
                 p50,
                 p95,
-                recall_at_10(assistant.index, query_vectors),
+                hnsw_recall(assistant.index, query_vectors),
             ]
         )
         shutil.rmtree(tmp, ignore_errors=True)

@@ -44,7 +44,6 @@ from index.store import (
     parse_records,
     records_problem,
 )
-from index.windows import SEARCH_FANOUT
 
 INDEX_TYPE = "pgvector-hnsw"
 KEYWORD_DIR = "bm25"
@@ -100,8 +99,12 @@ class PgIndex(StoredIndex):
         k = min(k, len(self.chunks))
         if k <= 0:
             return []
-        rows = self.store.search(self.generation, vector, min(len(self.vectors), k * SEARCH_FANOUT))
-        return self.windows.best_chunks(*zip(*rows), k) if rows else []
+
+        def nearest_windows(rows: int):
+            found = self.store.search(self.generation, vector, rows)
+            return [r for r, _ in found], [s for _, s in found]
+
+        return self.windows.nearest(nearest_windows, k)
 
     def refreshed(self) -> StoredIndex:
         """This index, or the newer generation another server switched to."""

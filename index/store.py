@@ -24,7 +24,7 @@ from corpus.types import Article, Chunk, Paragraph
 from index.bm25 import BM25Index, build_bm25
 from index.errors import IndexMismatchError
 from index.manifest import FILENAME, REBUILD, FileInfo, Manifest, read_manifest, write_manifest
-from index.windows import SEARCH_FANOUT, Windows
+from index.windows import Windows, window_texts
 
 # HNSW parameters measured with benchmarks/scale.py: recall@10 vs exact 0.995 at 60k passages.
 HNSW_M, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 32, 200, 512
@@ -52,9 +52,13 @@ class StoredIndex:
         k = min(k, len(self.chunks))
         if k <= 0:
             return []
-        rows = min(len(self.vectors), k * SEARCH_FANOUT)
-        scores, ids = self.faiss_index.search(np.asarray(vector, dtype=np.float32).reshape(1, -1), rows)
-        return self.windows.best_chunks(ids[0], scores[0], k)
+        query = np.asarray(vector, dtype=np.float32).reshape(1, -1)
+
+        def nearest_windows(rows: int):
+            scores, ids = self.faiss_index.search(query, rows)
+            return ids[0], scores[0]
+
+        return self.windows.nearest(nearest_windows, k)
 
     def chunk_scores(self, vectors: np.ndarray) -> np.ndarray:
         """Exact cosine of every chunk's best window with a query vector ([chunks]) or several ([queries, chunks])."""
@@ -253,8 +257,11 @@ def records_problem(manifest: Manifest, chunks, keys, articles, vectors: np.ndar
     windows, dim = sum(map(len, keys)), manifest.model.dimension
     if vectors.dtype != np.float32 or vectors.shape != (windows, dim):
         return f"vectors are {vectors.dtype} {vectors.shape}, expected float32 ({windows}, {dim})"
-    if not (manifest.counts.chunks == len(chunks) == bm25.num_docs) or not all(keys):
+    if not (manifest.counts.chunks == len(chunks) == bm25.num_docs):
         return "chunk counts differ"
+    size = manifest.chunking.window_sentences
+    if any(len(k) != len(window_texts(c, size)) for c, k in zip(chunks, keys)):
+        return "a chunk's window count differs from its sentences"
     if manifest.counts.articles != len(articles):
         return "article counts differ"
     if any(c.article_id not in articles for c in chunks):

@@ -48,12 +48,21 @@ class Windows:
         spans = zip(self.starts[positions], self.counts[positions])
         return [float((vectors[start : start + n] @ vector).max()) for start, n in spans]
 
-    def best_chunks(self, rows, scores, k: int) -> list[tuple[int, float]]:
-        """(chunk position, best score) of the first k chunks among window `rows` sorted by falling `scores`."""
-        best: dict[int, float] = {}
-        for row, score in zip(rows, scores):
-            if row >= 0:
-                best.setdefault(int(self.owner[row]), float(score))  # the first row of a chunk is its best
-                if len(best) == k:
-                    break
-        return list(best.items())
+    def nearest(self, search, k: int) -> list[tuple[int, float]]:
+        """(chunk position, best score) of the k nearest chunks, nearest first. `search(rows)` returns the ids
+        and scores of the nearest `rows` windows, nearest first (fewer when the store can give no more).
+        SEARCH_FANOUT windows per chunk wanted usually suffice; chunks with many near windows (lists of
+        short sentences) can leave fewer than k, so the search widens until it has k or has everything."""
+        total = len(self.owner)
+        rows = min(total, k * SEARCH_FANOUT)
+        while True:
+            ids, scores = search(rows)
+            best: dict[int, float] = {}
+            for row, score in zip(ids, scores):
+                if row >= 0:  # FAISS pads with -1
+                    best.setdefault(int(self.owner[row]), float(score))  # a chunk's first row is its best
+                    if len(best) == k:
+                        return list(best.items())
+            if rows >= total or len(ids) < rows:
+                return list(best.items())
+            rows = min(total, rows * 2)

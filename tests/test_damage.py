@@ -161,6 +161,14 @@ def hnsw_search_index(folder, other):
     resign(folder)
 
 
+def move_a_window_key(lines):
+    """The first chunk's last window key given to the second chunk: same totals, windows scored for the wrong chunk."""
+    first, second = json.loads(lines[0]), json.loads(lines[1])
+    assert len(first["embed_keys"]) > 1
+    second["embed_keys"].insert(0, first["embed_keys"].pop())
+    return [json.dumps(first), json.dumps(second), *lines[2:]]
+
+
 def first_row_nan(vectors):
     vectors[0] = np.nan
     return vectors
@@ -219,6 +227,7 @@ SPECIFIC = {
     "chunks with a window too many, re-signed": edit_rows(
         "chunks.jsonl", lambda r: {**r, "embed_keys": [*r["embed_keys"], "extra"]}
     ),
+    "a window key moved to the next chunk, re-signed": edit_lines("chunks.jsonl", move_a_window_key),
     "chunks of an unknown article, re-signed": edit_rows("chunks.jsonl", lambda r: {**r, "article_id": "nope"}),
     "chunks with an unknown field, re-signed": edit_rows("chunks.jsonl", lambda r: {**r, "colour": "red"}),
     # articles.jsonl

@@ -120,6 +120,24 @@ def test_a_chunk_is_embedded_as_windows_of_three_sentences():
     assert window_texts(replace(chunk, sentences=())) == [text]
 
 
+def test_search_widens_until_it_has_k_chunks():
+    from index.windows import Windows
+
+    # Chunk 0 has 24 windows nearer than anything else: the first 4k windows hold one chunk only.
+    scores = np.array([0.99] * 24 + [0.5, 0.4], dtype=np.float32)
+    asked = []
+
+    def nearest_windows(rows):
+        asked.append(rows)
+        order = np.argsort(-scores)[:rows]
+        return order, scores[order]
+
+    assert Windows([24, 1, 1]).nearest(nearest_windows, 2) == [(0, pytest.approx(0.99)), (1, pytest.approx(0.5))]
+    assert asked == [8, 16, 26]
+    # A store that can give no more rows than it gave (pgvector's ef_search ceiling) ends the widening.
+    assert Windows([24, 1, 1]).nearest(lambda rows: nearest_windows(min(rows, 5)), 2) == [(0, pytest.approx(0.99))]
+
+
 def test_a_chunk_scores_as_its_best_window(tiny_settings, fake_embedder):
     build_index(tiny_settings, fake_embedder, say=quiet, progress=False)
     index = load_index(tiny_settings.index_dir)

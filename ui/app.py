@@ -300,7 +300,7 @@ class Handlers:
         self.reload()
         return (
             f"Rebuilt: {len(report.added)} added, {len(report.changed)} changed, {len(report.removed)} "
-            f"removed, {len(report.reused)} reused; {report.embedded} passages embedded."
+            f"removed, {len(report.reused)} reused; {report.embedded} sentence windows embedded."
             + (f"\n\n{self.status()}" if with_status else "")
         )
 
