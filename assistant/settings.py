@@ -59,7 +59,7 @@ class Settings:
     fusion: str = _setting("weighted", "How hybrid fuses rankings.", "ASSISTANT_FUSION", choices=FUSIONS)
     rrf_k: int = _setting(60, "Reciprocal-rank-fusion constant.", "ASSISTANT_RRF_K", low=1, high=1000)
     dense_weight: float = _setting(
-        0.3, "Weight of the dense scores in weighted fusion.", "ASSISTANT_DENSE_WEIGHT", low=0.0, high=1.0
+        0.4, "Weight of the dense scores in weighted fusion.", "ASSISTANT_DENSE_WEIGHT", low=0.0, high=1.0
     )
     candidates: int = _setting(
         100, "Candidates each retriever hands to fusion.", "ASSISTANT_CANDIDATES", low=1, high=10_000

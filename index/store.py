@@ -60,13 +60,14 @@ class StoredIndex:
 
         return self.windows.nearest(nearest_windows, k)
 
-    def chunk_scores(self, vectors: np.ndarray) -> np.ndarray:
-        """Exact cosine of every chunk's best window with a query vector ([chunks]) or several ([queries, chunks])."""
-        return self.windows.chunk_scores(np.asarray(vectors, dtype=np.float32) @ self.vectors.T)
+    def chunk_scores(self, vectors: np.ndarray, mean_share: float = 0.0) -> np.ndarray:
+        """Exact cosine of every chunk's best window (+ `mean_share` × its windows' mean) with a query vector
+        ([chunks]) or several ([queries, chunks])."""
+        return self.windows.chunk_scores(np.asarray(vectors, dtype=np.float32) @ self.vectors.T, mean_share)
 
-    def cosines(self, vector: np.ndarray, positions) -> list[float]:
-        """Cosine of the best window of each chunk at `positions` with a query vector."""
-        return self.windows.chunk_cosines(self.vectors, vector, positions)
+    def cosines(self, vector: np.ndarray, positions, mean_share: float = 0.0) -> list[float]:
+        """Cosine of the best window (+ `mean_share` × the windows' mean) of each chunk at `positions`."""
+        return self.windows.chunk_cosines(self.vectors, vector, positions, mean_share)
 
     def refreshed(self) -> StoredIndex:
         """The index to answer the next question from: a folder index is reopened by whoever rebuilt it

@@ -37,16 +37,21 @@ class Windows:
         self.starts = np.concatenate([[0], np.cumsum(self.counts)[:-1]]).astype(np.int64)
         self.owner = np.repeat(np.arange(len(self.counts)), self.counts)
 
-    def chunk_scores(self, row_scores: np.ndarray) -> np.ndarray:
-        """Each chunk's best window score, from scores over all rows (last axis; one query or several)."""
+    def chunk_scores(self, row_scores: np.ndarray, mean_share: float = 0.0) -> np.ndarray:
+        """Each chunk's best window score (+ `mean_share` × the mean of its windows' scores), from scores over
+        all rows (last axis; one query or several)."""
         if not len(self.counts):
             return row_scores[..., :0]
-        return np.maximum.reduceat(row_scores, self.starts, axis=-1)
+        best = np.maximum.reduceat(row_scores, self.starts, axis=-1)
+        if not mean_share:
+            return best
+        return best + mean_share * np.add.reduceat(row_scores, self.starts, axis=-1) / self.counts
 
-    def chunk_cosines(self, vectors: np.ndarray, vector: np.ndarray, positions) -> list[float]:
-        """The best window cosine of each chunk at `positions` with `vector`."""
+    def chunk_cosines(self, vectors: np.ndarray, vector: np.ndarray, positions, mean_share: float = 0.0):
+        """The best window cosine (+ `mean_share` × the windows' mean cosine) of each chunk at `positions`."""
         spans = zip(self.starts[positions], self.counts[positions])
-        return [float((vectors[start : start + n] @ vector).max()) for start, n in spans]
+        cosines = (vectors[start : start + n] @ vector for start, n in spans)
+        return [float(c.max() + mean_share * c.mean()) for c in cosines]
 
     def nearest(self, search, k: int) -> list[tuple[int, float]]:
         """(chunk position, best score) of the k nearest chunks, nearest first. `search(rows)` returns the ids

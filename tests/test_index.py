@@ -148,6 +148,9 @@ def test_a_chunk_scores_as_its_best_window(tiny_settings, fake_embedder):
     for p in range(len(index.chunks)):
         rows = index.vectors[windows.starts[p] : windows.starts[p] + windows.counts[p]]
         assert scores[p] == pytest.approx(float((rows @ query).max()), abs=1e-6)
+        pooled = float((rows @ query).max() + 0.5 * (rows @ query).mean())
+        assert index.chunk_scores(query, 0.5)[p] == pytest.approx(pooled, abs=1e-6)
+        assert index.cosines(query, [p], 0.5) == pytest.approx([pooled], abs=1e-6)
     hits = index.search(query, 5)  # exact search below the HNSW threshold: the same order
     assert [p for p, _ in hits] == [int(p) for p in np.argsort(-scores, kind="stable")[:5]]
     assert [c for _, c in hits] == pytest.approx(list(np.sort(scores)[::-1][:5]), abs=1e-6)
