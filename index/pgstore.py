@@ -49,6 +49,7 @@ INDEX_TYPE = "pgvector-hnsw"
 KEYWORD_DIR = "bm25"
 BUILD_LOCK = 0x61737369  # pg_try_advisory_lock key: one build at a time per database
 KEEP_GENERATIONS = 2  # the current one and the one before it (servers that have not reloaded yet)
+BUILD_MEMORY = "256MB"  # least maintenance_work_mem for the HNSW build (raise_build_memory)
 
 SCHEMA = """
 CREATE EXTENSION IF NOT EXISTS vector;
@@ -317,7 +318,7 @@ class PgStore:
             with conn.cursor().copy(sql_format("COPY {} (position, embedding) FROM STDIN", windows)) as cp:
                 for i, vector in enumerate(built.vectors):
                     cp.write_row((i, vector_text(vector)))
-            conn.execute("SET LOCAL maintenance_work_mem = '256MB'")
+            raise_build_memory(conn)
             conn.execute(
                 sql_format(
                     "CREATE INDEX ON {} USING hnsw (embedding vector_ip_ops) WITH (m = {}, ef_construction = {})",
@@ -354,6 +355,17 @@ class PgStore:
         if self.current_generation() is None:
             return []
         return [int(r[0]) for r in self._query("SELECT id FROM assistant_generation ORDER BY id")]
+
+
+def raise_build_memory(conn) -> None:
+    """Give this transaction's HNSW build at least BUILD_MEMORY of `maintenance_work_mem`, never less than the
+    server's own setting: past a few hundred thousand vectors an operator sets several GB (`ALTER DATABASE ...
+    SET maintenance_work_mem`), and a graph that does not fit is built on disk, hours slower."""
+    conn.execute(
+        "SELECT set_config('maintenance_work_mem', greatest(pg_size_bytes(current_setting('maintenance_work_mem')), "
+        "pg_size_bytes(%s)) / 1024 || 'kB', true)",
+        (BUILD_MEMORY,),
+    )
 
 
 def sql_format(template: str, *parts):

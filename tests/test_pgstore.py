@@ -341,3 +341,16 @@ def test_two_serve_processes_answer_from_one_database_and_see_a_rebuild(pg_url, 
         rebuild(settings, real_embedder, say=quiet, progress=False)  # as `assistant index build` anywhere does
         after = [c.predict(question, 5, api_name="/ask")["passages"][0]["citation"]["title"] for c in clients]
         assert after == ["Vattentornet i Sölvesborg"] * 2
+
+
+@pytest.mark.parametrize("server_setting, during_build", [("64MB", "256MB"), ("1GB", "1GB")])
+def test_the_build_never_lowers_the_servers_build_memory(pg_url, server_setting, during_build):
+    from index.pgstore import raise_build_memory
+
+    with psycopg.connect(pg_url) as conn:  # not autocommit: one transaction, as the build's
+        conn.execute(f"SET maintenance_work_mem = '{server_setting}'")  # as the server's configuration says
+        conn.commit()
+        raise_build_memory(conn)
+        assert conn.execute("SHOW maintenance_work_mem").fetchone()[0] == during_build
+        conn.rollback()  # SET LOCAL ends with the transaction: the session keeps the server's value
+        assert conn.execute("SHOW maintenance_work_mem").fetchone()[0] == server_setting
