@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from assistant.answer import Assistant, last_question  # noqa: E402
-from assistant.confidence import CALIBRATION_FILE, FEATURES, evidence  # noqa: E402
+from assistant.confidence import CALIBRATION_FILE, FEATURES, Calibration, evidence  # noqa: E402
 from assistant.library import rebuild  # noqa: E402
 from assistant.queries import Judge, load_queries  # noqa: E402
 from assistant.retrieve import rank  # noqa: E402
@@ -47,11 +47,15 @@ GAINS = (0.0, 0.05, 0.1, 0.2, 0.3, 1.0)  # 1.0: never read as a follow-up
 WORD_LIMITS = (1, 2, 3, 4, 99)  # content words of a follow-up; 99: any question
 
 
-def open_benchmark(name: str, embedder) -> Assistant:
+def open_benchmark(name: str, embedder, calibration: Calibration | None = None) -> Assistant:
+    """The benchmark's assistant over its own index (built incrementally); without `calibration` its
+    confidences are meaningless (the evidence rows are not), so a calibration can be fitted from scratch."""
     corpus, _ = BENCHMARKS[name]
     settings = Settings.from_env(corpus_dir=ROOT / corpus, index_dir=ROOT / "var" / "eval" / name / "index")
     rebuild(settings, embedder, say=lambda _: None, progress=False)
-    return Assistant.open(settings=settings, embedder=embedder)
+    n = len(FEATURES)
+    calibration = calibration or Calibration((0.0,) * n, (1.0,) * n, (0.0,) * n, 0.0, 0.0)
+    return Assistant(settings.index_store().load(embedder.fingerprint), embedder, settings, calibration)
 
 
 def rows(assistant: Assistant, queries) -> np.ndarray:
@@ -152,7 +156,8 @@ def main() -> None:
         }
         CALIBRATION_FILE.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
         print(f"written {CALIBRATION_FILE}")
-    follow_up_gains(open_benchmark("ours", embedder))
+    fitted = Calibration(*(tuple(model[k]) for k in ("mean", "scale", "weights")), model["bias"], threshold)
+    follow_up_gains(open_benchmark("ours", embedder, fitted))
 
 
 if __name__ == "__main__":
