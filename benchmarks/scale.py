@@ -81,9 +81,13 @@ def synthetic_setup(base: Settings):
 
 
 def hnsw_recall(index, queries: np.ndarray, k: int = 10) -> float:
-    """Share of the exact k nearest chunks (best window, exact cosine) that the index's `search` returns."""
-    truth = np.argsort(-index.chunk_scores(queries), axis=1)[:, :k]
-    return float(np.mean([len(set(t) & {p for p, _ in index.search(q, k)}) / k for t, q in zip(truth, queries)]))
+    """Share of the k chunks the index's `search` returns that belong to the exact k nearest (best window,
+    exact cosine). Ties count as found: pages repeat sentences, so different chunks can hold the same
+    window and tie exactly, and which of them an exact search lists tenth is arbitrary."""
+    scores = index.chunk_scores(queries)
+    kth = np.sort(scores, axis=1)[:, -k]
+    found = [[p for p, _ in index.search(q, k)] for q in queries]
+    return float(np.mean([np.sum(row[f] >= t - 1e-6) / k for row, f, t in zip(scores, found, kth)]))
 
 
 def main() -> None:
