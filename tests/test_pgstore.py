@@ -250,7 +250,6 @@ def test_search_examines_at_least_k_candidates(tiny_settings, fake_embedder):
 WORKER = """
 import pathlib, sys, time
 from index.pgstore import PgStore
-from index.windows import window_texts
 from index.pgworkers import run_worker
 from tests.conftest import FakeEmbedder
 
