@@ -24,7 +24,7 @@ from corpus.types import Article, Chunk, Paragraph
 from index.bm25 import BM25Index, build_bm25
 from index.errors import IndexMismatchError
 from index.manifest import FILENAME, REBUILD, FileInfo, Manifest, read_manifest, write_manifest
-from index.windows import Windows, window_texts
+from index.windows import Windows, window_count
 
 # HNSW parameters measured with benchmarks/scale.py: recall@10 vs exact 0.995 at 60k passages.
 HNSW_M, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 32, 200, 512
@@ -261,7 +261,7 @@ def records_problem(manifest: Manifest, chunks, keys, articles, vectors: np.ndar
     if not (manifest.counts.chunks == len(chunks) == bm25.num_docs):
         return "chunk counts differ"
     size = manifest.chunking.window_sentences
-    if any(len(k) != len(window_texts(c, size)) for c, k in zip(chunks, keys)):
+    if any(len(k) != window_count(c, size) for c, k in zip(chunks, keys)):
         return "a chunk's window count differs from its sentences"
     if manifest.counts.articles != len(articles):
         return "article counts differ"

@@ -20,13 +20,24 @@ WINDOW_SENTENCES = 3
 SEARCH_FANOUT = 4  # windows fetched per chunk wanted: ~3 windows per chunk, so k chunks need ~3k windows
 
 
+def _first_sentences(sentences: int, size: int) -> list[int]:
+    """The first sentence of each window of `size` over `sentences` sentences (fewer make one window)."""
+    firsts = list(range(0, max(1, sentences - size + 1), size))
+    if firsts[-1] + size < sentences:  # the last sentences get a window ending at the chunk's end
+        firsts.append(sentences - size)
+    return firsts
+
+
 def window_texts(chunk: Chunk, size: int = WINDOW_SENTENCES) -> list[str]:
     """The texts of `chunk`'s windows of `size` sentences (a chunk of fewer sentences is one window)."""
     spans = chunk.sentences or ((0, len(chunk.text)),)
-    starts = list(range(0, max(1, len(spans) - size + 1), size))
-    if starts[-1] + size < len(spans):  # the last sentences get a window ending at the chunk's end
-        starts.append(len(spans) - size)
-    return [chunk.text[spans[first][0] : spans[min(len(spans), first + size) - 1][1]] for first in starts]
+    firsts = _first_sentences(len(spans), size)
+    return [chunk.text[spans[first][0] : spans[min(len(spans), first + size) - 1][1]] for first in firsts]
+
+
+def window_count(chunk: Chunk, size: int = WINDOW_SENTENCES) -> int:
+    """How many windows `chunk` has (len(window_texts(chunk, size)), without cutting the texts)."""
+    return len(_first_sentences(len(chunk.sentences) or 1, size))
 
 
 class Windows:
@@ -48,10 +59,11 @@ class Windows:
         return best + mean_share * np.add.reduceat(row_scores, self.starts, axis=-1) / self.counts
 
     def chunk_cosines(self, vectors: np.ndarray, vector: np.ndarray, positions, mean_share: float = 0.0):
-        """The best window cosine (+ `mean_share` × the windows' mean cosine) of each chunk at `positions`."""
-        spans = zip(self.starts[positions], self.counts[positions])
-        cosines = (vectors[start : start + n] @ vector for start, n in spans)
-        return [float(c.max() + mean_share * c.mean()) for c in cosines]
+        """The best window cosine (+ `mean_share` × the windows' mean cosine) of each chunk at `positions`:
+        chunk_scores over just those chunks' rows."""
+        chosen = Windows(self.counts[positions])
+        rows = np.repeat(self.starts[positions] - chosen.starts, chosen.counts) + np.arange(len(chosen.owner))
+        return chosen.chunk_scores(vectors[rows] @ vector, mean_share).tolist()
 
     def nearest(self, search, k: int) -> list[tuple[int, float]]:
         """(chunk position, best score) of the k nearest chunks, nearest first. `search(rows)` returns the ids

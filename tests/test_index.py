@@ -22,7 +22,7 @@ from index import build as build_module
 from index.build import build_index
 from index.manifest import Chunking
 from index.store import load_index
-from index.windows import window_texts
+from index.windows import window_count, window_texts
 
 
 def quiet(_):
@@ -118,6 +118,9 @@ def test_a_chunk_is_embedded_as_windows_of_three_sentences():
     assert window_texts(replace(chunk, sentences=spans[:6])) == [" ".join(sentences[0:3]), " ".join(sentences[3:6])]
     assert window_texts(replace(chunk, sentences=spans[:2])) == [" ".join(sentences[:2])]
     assert window_texts(replace(chunk, sentences=())) == [text]
+    for n in range(8):  # the load's count check agrees with what a build embeds
+        variant = replace(chunk, sentences=spans[:n])
+        assert window_count(variant) == len(window_texts(variant))
 
 
 def test_search_widens_until_it_has_k_chunks():
