@@ -242,7 +242,7 @@ class Assistant:
         """(text, its vector, hits with calibrated confidence, the best hit's confidence)."""
         vector = self.query_vector(text)
         ranking = rank(self.index, text, vector, self.settings, mode, k, mask)
-        confidence = self.calibration.probability(evidence(self.index, text, vector, ranking, self._languages))
+        confidence = self.calibration.probability(evidence(self.index, text, ranking, self._languages))
         if mode == "bm25":  # shown score: share of the best BM25 score
             best = max((r.score for r in ranking.hits), default=0.0) or 1.0
             scores = [r.score / best for r in ranking.hits]

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.retrieve import Ranking, cosines_of
+from assistant.retrieve import Ranking
 from index.store import StoredIndex
 
 FEATURES = ("cosine", "margin", "coverage", "agreement")
@@ -52,12 +52,12 @@ class Calibration:
         return 1.0 / (1.0 + np.exp(-(z @ np.asarray(self.weights) + self.bias)))
 
 
-def evidence(index: StoredIndex, query: str, vector: np.ndarray, ranking: Ranking, languages: list[str]) -> np.ndarray:
-    """One row of FEATURES per hit of `ranking`."""
+def evidence(index: StoredIndex, query: str, ranking: Ranking, languages: list[str]) -> np.ndarray:
+    """One row of FEATURES per hit of `ranking` (whose hits carry their cosines already)."""
     positions = [h.position for h in ranking.hits]
     if not positions:
         return np.zeros((0, len(FEATURES)))
-    cosines = np.array(cosines_of(index, vector, positions))
+    cosines = np.array([h.cosine for h in ranking.hits])
     mean = np.mean(list(ranking.dense.values())) if ranking.dense else cosines.mean()
     coverage = index.bm25.coverage(query, languages, positions)
     tops = [max(scores, key=scores.get) for scores in (ranking.dense, ranking.keyword) if scores]

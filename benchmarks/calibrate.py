@@ -65,7 +65,7 @@ def rows(assistant: Assistant, queries) -> np.ndarray:
     for q in queries:
         vector = assistant.query_vector(q.query)
         ranking = rank(assistant.index, q.query, vector, assistant.settings, "hybrid", 1)
-        out.append(evidence(assistant.index, q.query, vector, ranking, assistant._languages)[0])
+        out.append(evidence(assistant.index, q.query, ranking, assistant._languages)[0])
     return np.array(out)
 
 
