@@ -12,6 +12,7 @@ import unicodedata
 from collections import OrderedDict
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -171,6 +172,14 @@ def search_texts(question: str, history, languages: list[str]) -> list[str]:
     return [question, f"{previous} {question}"]
 
 
+class Search(NamedTuple):
+    text: str  # what was searched: the question, or it joined with the previous one
+    vector: np.ndarray
+    hits: list[Hit]
+    top: float  # the best hit's calibrated confidence
+    reading: float  # how well this reading of the question was answered (Calibration.reading)
+
+
 class Assistant:
     def __init__(self, index: StoredIndex, embedder, settings: Settings, calibration: Calibration | None = None):
         self.index, self.embedder, self.settings = index, embedder, settings
@@ -218,13 +227,13 @@ class Assistant:
         mask = self._mask(languages, article_ids, *dates, author)
         tries = [self._search(text, mode, k, mask) for text in search_texts(question, history, self._languages)]
         best = tries[0]
-        if len(tries) > 1 and tries[1][3] > best[3] + FOLLOW_UP_GAIN:
+        if len(tries) > 1 and tries[1].reading > best.reading + FOLLOW_UP_GAIN:
             best = tries[1]
-        search, vector, hits, top = best
-        no_answer = not hits or top < self.refuse_below
+        hits = best.hits
+        no_answer = not hits or best.top < self.refuse_below
         if highlight:
-            hits = self._highlights(hits, search, vector)
-        return Answer(question, tuple(hits), no_answer, search, notices, () if no_answer else short_answer(hits))
+            hits = self._highlights(hits, best.text, best.vector)
+        return Answer(question, tuple(hits), no_answer, best.text, notices, () if no_answer else short_answer(hits))
 
     def _refresh(self) -> None:
         """Answer from the index's newest generation when another server rebuilt it (database store)."""
@@ -238,11 +247,12 @@ class Assistant:
         self._by_id = {c.id: i for i, c in enumerate(index.chunks)}
         self._languages = [*index.manifest.languages, "en"]  # questions may also be in English
 
-    def _search(self, text: str, mode: str, k: int, mask) -> tuple[str, np.ndarray, list[Hit], float]:
-        """(text, its vector, hits with calibrated confidence, the best hit's confidence)."""
+    def _search(self, text: str, mode: str, k: int, mask) -> Search:
+        """One search for `text`: its hits with calibrated confidence."""
         vector = self.query_vector(text)
         ranking = rank(self.index, text, vector, self.settings, mode, k, mask)
-        confidence = self.calibration.probability(evidence(self.index, text, ranking, self._languages))
+        rows = evidence(self.index, text, ranking, self._languages)
+        confidence = self.calibration.probability(rows)
         if mode == "bm25":  # shown score: share of the best BM25 score
             best = max((r.score for r in ranking.hits), default=0.0) or 1.0
             scores = [r.score / best for r in ranking.hits]
@@ -252,7 +262,8 @@ class Assistant:
             self._hit(i + 1, r.position, s, float(c))
             for i, (r, s, c) in enumerate(zip(ranking.hits, scores, confidence))
         ]
-        return text, vector, hits, float(confidence[0]) if len(confidence) else 0.0
+        reading = self.calibration.reading.probability(rows[:1])
+        return Search(text, vector, hits, float(confidence[0]) if hits else 0.0, float(reading[0]) if hits else 0.0)
 
     @property
     def refuse_below(self) -> float:

@@ -21,6 +21,7 @@ import json
 import math
 import os
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from assistant.answer import Assistant, last_question  # noqa: E402
-from assistant.confidence import CALIBRATION_FILE, FEATURES, Calibration, evidence  # noqa: E402
+from assistant.confidence import CALIBRATION_FILE, FEATURES, READING_FEATURES, Calibration, Logistic, evidence  # noqa: E402
 from assistant.library import rebuild  # noqa: E402
 from assistant.queries import Judge, load_queries  # noqa: E402
 from assistant.retrieve import rank  # noqa: E402
@@ -54,7 +55,8 @@ def open_benchmark(name: str, embedder, calibration: Calibration | None = None) 
     settings = Settings.from_env(corpus_dir=ROOT / corpus, index_dir=ROOT / "var" / "eval" / name / "index")
     rebuild(settings, embedder, say=lambda _: None, progress=False)
     n = len(FEATURES)
-    calibration = calibration or Calibration((0.0,) * n, (1.0,) * n, (0.0,) * n, 0.0, 0.0)
+    blank = Logistic((0.0,) * n, (1.0,) * n, (0.0,) * n, 0.0)
+    calibration = calibration or Calibration(blank, blank, 0.0)
     return Assistant(settings.index_store().load(embedder.fingerprint), embedder, settings, calibration)
 
 
@@ -69,7 +71,7 @@ def rows(assistant: Assistant, queries) -> np.ndarray:
     return np.array(out)
 
 
-def fit(x: np.ndarray, y: np.ndarray, weight: np.ndarray, l2: float = 1.0, steps: int = 5000) -> dict:
+def fit(x: np.ndarray, y: np.ndarray, weight: np.ndarray, l2: float = 1.0, steps: int = 5000) -> Logistic:
     """Weighted logistic regression on standardised features (plain gradient descent; a handful of numbers)."""
     mean, scale = x.mean(0), x.std(0) + 1e-9
     z = (x - mean) / scale
@@ -79,12 +81,7 @@ def fit(x: np.ndarray, y: np.ndarray, weight: np.ndarray, l2: float = 1.0, steps
         p = 1 / (1 + np.exp(-(z @ w + b)))
         w -= 0.1 * (z.T @ (weight * (p - y)) + l2 * w / len(y))
         b -= 0.1 * float(weight @ (p - y))
-    return {"mean": mean.tolist(), "scale": scale.tolist(), "weights": w.tolist(), "bias": b}
-
-
-def probability(model: dict, x: np.ndarray) -> np.ndarray:
-    z = (x - np.array(model["mean"])) / np.array(model["scale"])
-    return 1 / (1 + np.exp(-(z @ np.array(model["weights"]) + model["bias"])))
+    return Logistic(tuple(mean.tolist()), tuple(scale.tolist()), tuple(w.tolist()), b)
 
 
 def highest_threshold(answerable: np.ndarray) -> float:
@@ -101,9 +98,9 @@ def follow_up_gains(assistant: Assistant) -> None:
         relevant = judge.relevant(q)
         tries = []
         for text in (q.query, f"{last_question(q.history)} {q.query}"):
-            _, _, hits, top = assistant._search(text, "hybrid", 10, None)
-            rank = next((i + 1 for i, h in enumerate(hits) if h.chunk_id in relevant), None)
-            tries.append((1 / rank if rank else 0.0, top))
+            search = assistant._search(text, "hybrid", 10, None)
+            rank = next((i + 1 for i, h in enumerate(search.hits) if h.chunk_id in relevant), None)
+            tries.append((1 / rank if rank else 0.0, search.reading))
         turns.append((q.kind, len(content_words(q.query, assistant._languages)), tries))
     print("\nfollow-up rule (tuning conversations, MRR@10 of the last turn; cold = asked alone)")
     for words in WORD_LIMITS:
@@ -134,12 +131,13 @@ def main() -> None:
     y = np.concatenate([data[n, "tune"][1] for n in BENCHMARKS]).astype(float)
     groups = [(n, c) for n in BENCHMARKS for c in data[n, "tune"][1]]
     weight = np.array([1.0 / groups.count(g) for g in groups])
-    model = fit(x, y, weight)
-    threshold = min(highest_threshold(probability(model, data[n, "tune"][0])[data[n, "tune"][1]]) for n in BENCHMARKS)
-    print(f"features {FEATURES}: weights {np.round(model['weights'], 3).tolist()}, refuse below {threshold:.3f}")
+    model, reading = fit(x, y, weight), fit(x[:, : len(READING_FEATURES)], y, weight)
+    threshold = min(highest_threshold(model.probability(data[n, "tune"][0])[data[n, "tune"][1]]) for n in BENCHMARKS)
+    print(f"features {FEATURES}: weights {np.round(model.weights, 3).tolist()}, refuse below {threshold:.3f}")
+    print(f"reading {READING_FEATURES}: weights {np.round(reading.weights, 3).tolist()}")
     print(f"{'benchmark':10} {'split':8} {'threshold':>9} {'in-scope refused':>18} {'out-of-scope refused':>22}")
     for (name, split), (x_, y_) in data.items():
-        p = probability(model, x_)
+        p = model.probability(x_)
         for t in sorted({threshold, 0.2, 0.4}):
             ins, oos = p[y_] < t, p[~y_] < t
             print(
@@ -149,14 +147,15 @@ def main() -> None:
     if args.write:
         record = {
             "features": list(FEATURES),
-            **model,
+            "answer": asdict(model),
+            "reading": asdict(reading),
             # Rounded down: rounding up could refuse the very question the threshold was set below.
             "refuse_below": math.floor(threshold * 1e4) / 1e4,
             "fitted_on": "tuning parts of eval/queries.jsonl and eval/swequad/ (benchmarks/calibrate.py)",
         }
         CALIBRATION_FILE.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
         print(f"written {CALIBRATION_FILE}")
-    fitted = Calibration(*(tuple(model[k]) for k in ("mean", "scale", "weights")), model["bias"], threshold)
+    fitted = Calibration(model, reading, threshold)
     follow_up_gains(open_benchmark("ours", embedder, fitted))
 
 

@@ -22,6 +22,22 @@ _WORD = re.compile(r"\w+", re.UNICODE)
 NGRAM = 4
 K1, B = 1.2, 0.5
 
+# bm25s's English list is Lucene's 33 words, without "what", "who", "how", "does": an English question about a
+# Swedish article then counted its question words as content its passages lack. The Snowball list instead,
+# like the Swedish and Danish ones bm25s ships (snowballstem.org/algorithms/english/stop.txt).
+SNOWBALL_ENGLISH = frozenset(
+    """i me my myself we our ours ourselves you your yours yourself yourselves he him his himself she her hers
+    herself it its itself they them their theirs themselves what which who whom this that these those am is are
+    was were be been being have has had having do does did doing would should could ought i'm you're he's she's
+    it's we're they're i've you've we've they've i'd you'd he'd she'd we'd they'd i'll you'll he'll she'll
+    we'll they'll isn't aren't wasn't weren't hasn't haven't hadn't doesn't don't didn't won't wouldn't shan't
+    shouldn't can't cannot couldn't mustn't let's that's who's what's here's there's when's where's why's how's
+    a an the and but if or because as until while of at by for with about against between into through during
+    before after above below to from up down in out on off over under again further then once here there when
+    where why how all any both each few more most other some such no nor not only own same so than too very
+    s t can will just don should now""".split()
+)
+
 
 @cache
 def _stemmer(language: str):
@@ -37,7 +53,7 @@ def _stopwords(language: str) -> frozenset[str]:
     lists = {
         "sv": stopwords.STOPWORDS_SWEDISH,
         "da": stopwords.STOPWORDS_DANISH,
-        "en": stopwords.STOPWORDS_EN,
+        "en": SNOWBALL_ENGLISH,
         "nb": stopwords.STOPWORDS_NORWEGIAN,
     }
     return frozenset(lists.get(language, ()))
@@ -100,17 +116,20 @@ class BM25Index:
         """How many chunks the keyword index holds."""
         return int(self._retriever.scores["num_docs"])
 
-    def coverage(self, text: str, languages: list[str], docs: list[int]) -> np.ndarray:
-        """For each chunk in `docs`: the idf-weighted share of the query's content words it contains.
+    def word_evidence(self, text: str, languages: list[str], docs: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """For each chunk in `docs`: (coverage, missing) of the query's content words.
 
-        A word counts whole when one of its stems occurs in the chunk, else by the share of its
-        n-grams that do (a compound's parts). A word the index has never seen weighs most: a question
-        about "boligstøtte" is not covered by a corpus that never says it. Evidence for the
-        calibrated "nothing relevant" decision.
+        coverage is the idf-weighted share of the words the chunk contains: a word counts whole when
+        one of its stems occurs in the chunk, else by the share of its n-grams that do (a compound's
+        parts). missing is the idf of the rarest word the chunk lacks, as a share of the idf of a word
+        the corpus never says (so it reads the same on a small and a large corpus): "Vilka öppettider
+        har socialtjänsten i Hässleholm?" finds Hässleholm's social services but not "öppettider".
+        A word the index has never seen weighs most: a question about "boligstøtte" is not covered by
+        a corpus that never says it. Evidence for the calibrated "nothing relevant" decision.
         """
         words = list(dict.fromkeys(content_words(text, languages)))
         if not words or not docs:
-            return np.zeros(len(docs))
+            return np.zeros(len(docs)), np.zeros(len(docs))
         weights, stems, grams = [], [], []
         for word in words:
             ids = [self._vocab[s] for s in {_stemmer(lang).stemWord(word) for lang in languages} if s in self._vocab]
@@ -119,7 +138,7 @@ class BM25Index:
             grams.append([self._vocab.get(g) for g in _ngrams(word)])
         weights = np.array(weights)
         shares = np.array([[self._share(s, g, doc) for s, g in zip(stems, grams)] for doc in docs])
-        return shares @ weights / weights.sum()
+        return shares @ weights / weights.sum(), (weights * (1 - shares)).max(axis=1) / self._idf(None)
 
     def _share(self, stems: list[int], grams: list[int | None], doc: int) -> float:
         if any(self._holds(t, doc) for t in stems):

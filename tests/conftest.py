@@ -110,9 +110,10 @@ def tiny_assistant(tiny_settings, fake_embedder):
 
 
 def _coverage_only():
-    from assistant.confidence import Calibration
+    from assistant.confidence import Calibration, Logistic
 
-    return Calibration(mean=(0, 0, 0, 0), scale=(1, 1, 1, 1), weights=(0, 0, 4, 0), bias=-2, refuse_below=0.2)
+    coverage = Logistic(mean=(0,) * 4, scale=(1,) * 4, weights=(0, 0, 4, 0), bias=-2)
+    return Calibration(answer=coverage, reading=coverage, refuse_below=0.2)
 
 
 COVERAGE_ONLY = _coverage_only()

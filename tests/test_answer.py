@@ -100,6 +100,47 @@ def test_a_complete_question_is_never_joined_with_the_previous_one():
     assert len(search_texts("Who gives it?", previous, ["sv", "da", "en"])) == 2
 
 
+def test_english_question_words_are_not_content_words():
+    """bm25s's English list lacks "what", "does", "who": they counted as words no Swedish passage holds."""
+    from index.bm25 import content_words
+
+    assert content_words("What does the conference cost?", ["sv", "da", "en"]) == ["conference", "cost"]
+    assert content_words("Who gives it?", ["sv", "da", "en"]) == ["gives"]
+
+
+def test_the_reading_model_not_the_answer_model_decides_a_follow_up(tiny_assistant):
+    """The joined reading covers more words; a reading model that dislikes coverage keeps the question alone."""
+    from dataclasses import replace
+
+    question, history = "Och kostnaden?", ["Vad kostar konferensen om den nya lagen?"]
+    assert tiny_assistant.ask(question, history=history).search_query != question
+    calibration = tiny_assistant.calibration
+    tiny_assistant.calibration = replace(calibration, reading=replace(calibration.reading, weights=(0, 0, -4, 0)))
+    assert tiny_assistant.ask(question, history=history).search_query == question
+
+
+def test_evidence_marks_another_language_and_the_rarest_missing_word(tiny_assistant):
+    """other_language for an English question about Danish text; missing only counts within one language."""
+    from assistant.confidence import FEATURES, evidence
+    from assistant.retrieve import rank
+
+    index, languages = tiny_assistant.index, tiny_assistant._languages
+    column = {name: i for i, name in enumerate(FEATURES)}
+
+    def top_row(question):
+        ranking = rank(index, question, None, tiny_assistant.settings, "bm25", 1)
+        assert index.chunks[ranking.hits[0].position].language == "da"
+        return evidence(index, question, ranking, languages)[0]
+
+    english = top_row("Who leads the welfare work in Holstebro municipality?")
+    assert english[column["other_language"]] == 1.0 and english[column["missing"]] == 0.0
+    covered = top_row("Hvem leder arbejdet med aktivt medborgerskab i Holstebro Kommune?")
+    assert covered[column["other_language"]] == 0.0 and covered[column["missing"]] == 0.0
+    # "boligstøtte" is a word the corpus never says: the most a word can miss.
+    unknown = top_row("Hvordan søger man boligstøtte i Holstebro Kommune?")
+    assert unknown[column["missing"]] == 1.0
+
+
 def test_a_topic_switch_is_not_glued_onto_the_previous_question(tiny_assistant):
     """Six words and "det" made the old rule merge this; the joined search finds nothing better."""
     answer = tiny_assistant.ask("Hur går det för Velfærd i Holstebro?", history=["Vad kostar konferensen?"])
