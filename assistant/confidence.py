@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from assistant.retrieve import Ranking
-from corpus.lang import detect_language
+from corpus.lang import question_language
 from index.store import StoredIndex
 
 FEATURES = ("cosine", "margin", "coverage", "agreement", "other_language", "missing")
@@ -91,7 +91,7 @@ def evidence(index: StoredIndex, query: str, ranking: Ranking, languages: list[s
     mean = np.mean(list(ranking.dense.values())) if ranking.dense else cosines.mean()
     coverage, missing = index.bm25.word_evidence(query, languages, positions)
     # A question the detector cannot place counts as written in each passage's language.
-    asked_in = detect_language(query, default="")
+    asked_in = question_language(query)
     other = np.array([float(asked_in not in ("", index.chunks[p].language)) for p in positions])
     tops = [max(scores, key=scores.get) for scores in (ranking.dense, ranking.keyword) if scores]
     top_articles = [index.chunks[p].article_id for p in tops]
