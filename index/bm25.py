@@ -23,8 +23,8 @@ NGRAM = 4
 K1, B = 1.2, 0.5
 
 # bm25s's English list is Lucene's 33 words, without "what", "who", "how", "does": an English question about a
-# Swedish article then counted its question words as content its passages lack. The Snowball list instead,
-# like the Swedish and Danish ones bm25s ships (snowballstem.org/algorithms/english/stop.txt).
+# Swedish article then counted its question words as content its passages lack. The Snowball list instead, like
+# the Swedish and Danish ones bm25s ships (snowballstem.org/algorithms/english/stop.txt), plus NLTK's last line.
 SNOWBALL_ENGLISH = frozenset(
     """i me my myself we our ours ourselves you your yours yourself yourselves he him his himself she her hers
     herself it its itself they them their theirs themselves what which who whom this that these those am is are
