@@ -25,9 +25,11 @@ K1, B = 1.2, 0.5
 # bm25s's English list is Lucene's 33 words, without "what", "who", "how", "does": an English question about a
 # Swedish article then counted its question words as content its passages lack. The Snowball list instead, like
 # the Swedish and Danish ones bm25s ships (snowballstem.org/algorithms/english/stop.txt), plus NLTK's last line.
+# Our tokens are `\w+`, so "I'm" reaches the list as "i" and "m": each contraction enters as the pieces it splits into.
 SNOWBALL_ENGLISH = frozenset(
-    """i me my myself we our ours ourselves you your yours yourself yourselves he him his himself she her hers
-    herself it its itself they them their theirs themselves what which who whom this that these those am is are
+    piece
+    for word in """i me my myself we our ours ourselves you your yours yourself yourselves he him his himself she
+    her hers herself it its itself they them their theirs themselves what which who whom this that these those am is are
     was were be been being have has had having do does did doing would should could ought i'm you're he's she's
     it's we're they're i've you've we've they've i'd you'd he'd she'd we'd they'd i'll you'll he'll she'll
     we'll they'll isn't aren't wasn't weren't hasn't haven't hadn't doesn't don't didn't won't wouldn't shan't
@@ -36,6 +38,7 @@ SNOWBALL_ENGLISH = frozenset(
     before after above below to from up down in out on off over under again further then once here there when
     where why how all any both each few more most other some such no nor not only own same so than too very
     s t can will just don should now""".split()
+    for piece in word.split("'")
 )
 
 

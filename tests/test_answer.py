@@ -106,6 +106,8 @@ def test_english_question_words_are_not_content_words():
 
     assert content_words("What does the conference cost?", ["sv", "da", "en"]) == ["conference", "cost"]
     assert content_words("Who gives it?", ["sv", "da", "en"]) == ["gives"]
+    # A contraction reaches the list as the pieces `\w+` splits it into: "i" + "m", "they" + "ve".
+    assert content_words("I'm reading what they've said, isn't it?", ["en"]) == ["reading", "said"]
 
 
 def test_the_reading_model_not_the_answer_model_decides_a_follow_up(tiny_assistant):
