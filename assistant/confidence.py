@@ -14,6 +14,10 @@ unanswerable questions. Instead six pieces of evidence per passage feed a small 
                     only when question and passage share a language: a near-domain question finds the
                     right town's article but not the word it asks about ("öppettider")
 
+The answer model also reads the product of every two pieces: what one piece means depends on another
+(a cosine of 0.85 is high for an English question about Swedish text and low for a Swedish one; a
+full coverage means less from a passage that barely stands out).
+
 The model is fitted by `python benchmarks/calibrate.py` on the tuning parts of the shipped
 benchmarks (answerable and out-of-scope questions) and stored beside this file as
 `calibration.json`; `refuse_below` is the probability under which the assistant answers "nothing
@@ -23,6 +27,7 @@ relevant", chosen there so that at most 1 % of the answerable tuning questions a
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,24 +43,42 @@ READING_FEATURES = FEATURES[:4]
 CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
 
 
+def model_inputs(features: np.ndarray, columns: int, pairs: bool) -> np.ndarray:
+    """The first `columns` of `features`, and with `pairs` after them the product of every two of those."""
+    x = np.asarray(features, dtype=float)[:, :columns]
+    if not pairs:
+        return x
+    first, second = np.triu_indices(columns, k=1)
+    return np.hstack([x, x[:, first] * x[:, second]])
+
+
 @dataclass(frozen=True)
 class Logistic:
-    """A logistic model over the first len(weights) columns of FEATURES (standardised by mean and scale)."""
+    """A logistic model over the first columns of FEATURES (with `pairs`, also over their pairwise products),
+    each input standardised by mean and scale."""
 
     mean: tuple[float, ...]
     scale: tuple[float, ...]
     weights: tuple[float, ...]
     bias: float
+    pairs: bool = False
 
     @classmethod
     def of(cls, data: dict) -> Logistic:
         """The model stored as `data` (as dataclasses.asdict writes it)."""
-        return cls(tuple(data["mean"]), tuple(data["scale"]), tuple(data["weights"]), data["bias"])
+        return cls(
+            tuple(data["mean"]), tuple(data["scale"]), tuple(data["weights"]), data["bias"], data.get("pairs", False)
+        )
+
+    @property
+    def columns(self) -> int:
+        """How many FEATURES columns the model reads: n of them give n + n(n-1)/2 = n(n+1)/2 inputs with pairs."""
+        inputs = len(self.weights)
+        return round((math.sqrt(8 * inputs + 1) - 1) / 2) if self.pairs else inputs
 
     def probability(self, features: np.ndarray) -> np.ndarray:
         """The model's probability per row of `features` (columns as FEATURES)."""
-        x = np.asarray(features, dtype=float)[:, : len(self.weights)]
-        z = (x - self.mean) / self.scale
+        z = (model_inputs(features, self.columns, self.pairs) - self.mean) / self.scale
         return 1.0 / (1.0 + np.exp(-(z @ np.asarray(self.weights) + self.bias)))
 
 

@@ -6,12 +6,12 @@
 Uses the tuning parts (`"split": "tune"`) of both shipped benchmarks, answerable and out-of-scope
 questions alike: our articles (eval/queries.jsonl against corpus/articles) and SweQUAD-MC
 (eval/swequad/ against its own corpus). Each question's best passage gives one row of evidence
-(assistant/confidence.py); a logistic regression, each benchmark and class weighted equally, maps
-it to a probability; the refusal threshold is the highest that refuses at most 1 % of the
-answerable tuning questions of each benchmark. The held-out rows are printed for the record only.
-Last, the follow-up rule (assistant/answer.py: FOLLOW_UP_WORDS, FOLLOW_UP_GAIN) is swept on the tuning
-conversations (eval/conversations.jsonl) with the shipped calibration. Indexes are built
-(incrementally) under var/eval/.
+(assistant/confidence.py); a logistic regression over them and their pairwise products, each
+benchmark and class weighted equally, maps it to a probability; the refusal threshold is the highest
+that refuses at most 1 % of the answerable tuning questions of each benchmark. The held-out rows are
+printed for the record only. Last, the follow-up rule (assistant/answer.py: FOLLOW_UP_WORDS,
+FOLLOW_UP_GAIN) is swept on the tuning conversations (eval/conversations.jsonl) with the shipped
+calibration. Indexes are built (incrementally) under var/eval/.
 """
 
 from __future__ import annotations
@@ -31,7 +31,15 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from assistant.answer import Assistant, last_question  # noqa: E402
-from assistant.confidence import CALIBRATION_FILE, FEATURES, READING_FEATURES, Calibration, Logistic, evidence  # noqa: E402
+from assistant.confidence import (  # noqa: E402
+    CALIBRATION_FILE,
+    FEATURES,
+    READING_FEATURES,
+    Calibration,
+    Logistic,
+    evidence,
+    model_inputs,
+)
 from assistant.library import rebuild  # noqa: E402
 from assistant.queries import Judge, load_queries  # noqa: E402
 from assistant.retrieve import rank  # noqa: E402
@@ -71,8 +79,11 @@ def rows(assistant: Assistant, queries) -> np.ndarray:
     return np.array(out)
 
 
-def fit(x: np.ndarray, y: np.ndarray, weight: np.ndarray, l2: float = 1.0, steps: int = 5000) -> Logistic:
-    """Weighted logistic regression on standardised features (plain gradient descent; a handful of numbers)."""
+def fit(
+    features: np.ndarray, y: np.ndarray, weight: np.ndarray, pairs: bool = False, l2: float = 1.0, steps: int = 5000
+) -> Logistic:
+    """Weighted logistic regression on standardised inputs (plain gradient descent; a few dozen numbers)."""
+    x = model_inputs(features, features.shape[1], pairs)
     mean, scale = x.mean(0), x.std(0) + 1e-9
     z = (x - mean) / scale
     w, b = np.zeros(x.shape[1]), 0.0
@@ -81,7 +92,7 @@ def fit(x: np.ndarray, y: np.ndarray, weight: np.ndarray, l2: float = 1.0, steps
         p = 1 / (1 + np.exp(-(z @ w + b)))
         w -= 0.1 * (z.T @ (weight * (p - y)) + l2 * w / len(y))
         b -= 0.1 * float(weight @ (p - y))
-    return Logistic(tuple(mean.tolist()), tuple(scale.tolist()), tuple(w.tolist()), b)
+    return Logistic(tuple(mean.tolist()), tuple(scale.tolist()), tuple(w.tolist()), b, pairs)
 
 
 def highest_threshold(answerable: np.ndarray) -> float:
@@ -131,9 +142,9 @@ def main() -> None:
     y = np.concatenate([data[n, "tune"][1] for n in BENCHMARKS]).astype(float)
     groups = [(n, c) for n in BENCHMARKS for c in data[n, "tune"][1]]
     weight = np.array([1.0 / groups.count(g) for g in groups])
-    model, reading = fit(x, y, weight), fit(x[:, : len(READING_FEATURES)], y, weight)
+    model, reading = fit(x, y, weight, pairs=True), fit(x[:, : len(READING_FEATURES)], y, weight)
     threshold = min(highest_threshold(model.probability(data[n, "tune"][0])[data[n, "tune"][1]]) for n in BENCHMARKS)
-    print(f"features {FEATURES}: weights {np.round(model.weights, 3).tolist()}, refuse below {threshold:.3f}")
+    print(f"features {FEATURES} and their pairwise products: refuse below {threshold:.3f}")
     print(f"reading {READING_FEATURES}: weights {np.round(reading.weights, 3).tolist()}")
     print(f"{'benchmark':10} {'split':8} {'threshold':>9} {'in-scope refused':>18} {'out-of-scope refused':>22}")
     for (name, split), (x_, y_) in data.items():

@@ -119,6 +119,14 @@ def _coverage_only():
 COVERAGE_ONLY = _coverage_only()
 
 
+@pytest.fixture
+def coverage_calibration(monkeypatch):
+    """Every Assistant opened during the test (the UI opens its own, again after an upload) uses COVERAGE_ONLY."""
+    from assistant.confidence import Calibration
+
+    monkeypatch.setattr(Calibration, "load", classmethod(lambda cls, path=None: COVERAGE_ONLY))
+
+
 @pytest.fixture(scope="session")
 def real_assistant(real_index, real_embedder):
     from assistant.answer import Assistant

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -108,6 +109,26 @@ def test_english_question_words_are_not_content_words():
     assert content_words("Who gives it?", ["sv", "da", "en"]) == ["gives"]
     # A contraction reaches the list as the pieces `\w+` splits it into: "i" + "m", "they" + "ve".
     assert content_words("I'm reading what they've said, isn't it?", ["en"]) == ["reading", "said"]
+
+
+def test_a_pairs_model_reads_the_product_of_two_pieces_of_evidence():
+    """With pairs, a weight on cosine x other_language alone moves the probability only when both are set."""
+    import math
+
+    from assistant.confidence import FEATURES, Logistic, model_inputs
+
+    n = len(FEATURES)
+    row = np.zeros((1, n))
+    row[0, FEATURES.index("cosine")], row[0, FEATURES.index("other_language")] = 2.0, 3.0
+    inputs = model_inputs(row, n, pairs=True)[0]
+    weights = np.zeros(len(inputs))
+    weights[list(inputs).index(6.0)] = 1.0
+    model = Logistic((0.0,) * len(weights), (1.0,) * len(weights), tuple(weights), 0.0, pairs=True)
+    assert model.columns == n
+    same_language = row.copy()
+    same_language[0, FEATURES.index("other_language")] = 0.0
+    assert model.probability(row)[0] == pytest.approx(1 / (1 + math.exp(-6.0)))
+    assert model.probability(same_language)[0] == pytest.approx(0.5)
 
 
 def test_the_reading_model_not_the_answer_model_decides_a_follow_up(tiny_assistant):

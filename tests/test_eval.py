@@ -168,17 +168,17 @@ def test_eval_cli_reports_every_mode_with_json_and_report(real_index, tmp_path):
 # The retrieval guard: held-out parts only (never used to choose anything), at the levels measured when the
 # defaults were chosen (README "Evaluation"), minus a small margin. Issue bars not met yet are in the README.
 GUARD = {
-    "ours": {"recall@5": 0.97, "mrr@10": 0.84, "in_scope_refused_max": 0.01, "out_of_scope_refused_min": 0.40},
+    "ours": {"recall@5": 0.97, "mrr@10": 0.84, "in_scope_refused_max": 0.01, "out_of_scope_refused_min": 0.52},
     "swequad": {
         "recall@5": 0.93,
         "mrr@10": 0.82,
         "recall@1": 0.72,
         "in_scope_refused_max": 0.01,
-        "out_of_scope_refused_min": 0.70,
+        "out_of_scope_refused_min": 0.80,
     },
 }
-# Hybrid must not fall below its best single mode. Measured held out: SweQUAD dev hybrid R@1 0.730 vs BM25 0.698,
-# MRR@10 0.833 vs 0.808; ours 0.767 vs 0.674 and 0.853 vs 0.784.
+# Hybrid must not fall below its best single mode. Measured held out: SweQUAD dev hybrid R@1 0.730 vs BM25 0.706,
+# MRR@10 0.833 vs 0.812; ours 0.767 vs 0.674 and 0.853 vs 0.784.
 BEST_SINGLE_SLACK = 0.0
 
 

@@ -23,7 +23,7 @@ from ui.render import answer_html, citation_text
 
 
 @pytest.fixture
-def handlers(tiny_settings, fake_embedder, tmp_path):
+def handlers(tiny_settings, fake_embedder, tmp_path, coverage_calibration):
     settings = replace(tiny_settings, no_answer_threshold=0.2, feedback_file=tmp_path / "fb" / "feedback.jsonl")
     (settings.corpus_dir / "evil.txt").write_text(
         "Elak titel <script>alert(1)</script>\n\n"
