@@ -2,6 +2,7 @@
 
     python benchmarks/calibrate.py            # fit on the tuning parts, print tables (tuning and held-out)
     python benchmarks/calibrate.py --write    # ... and write assistant/calibration.json
+    python benchmarks/calibrate.py --cv       # ... and cross-validate the model's form on the tuning parts
 
 Uses the tuning parts (`"split": "tune"`) of both shipped benchmarks, answerable and out-of-scope
 questions alike: our articles (eval/queries.jsonl against corpus/articles) and SweQUAD-MC
@@ -100,6 +101,51 @@ def highest_threshold(answerable: np.ndarray) -> float:
     return float(np.sort(answerable)[int(MAX_REFUSED * len(answerable))])
 
 
+def fit_answer(parts: dict, pairs: bool = True) -> tuple[Logistic, float]:
+    """A model fitted on `parts` (benchmark -> (evidence rows, answerable flags)), each benchmark and class
+    weighted equally, and its threshold: the highest refusing at most MAX_REFUSED of each one's answerable."""
+    x = np.vstack([x for x, _ in parts.values()])
+    y = np.concatenate([y for _, y in parts.values()]).astype(float)
+    groups = [(name, answerable) for name, (_, flags) in parts.items() for answerable in flags]
+    weight = np.array([1.0 / groups.count(g) for g in groups])
+    model = fit(x, y, weight, pairs=pairs)
+    return model, min(highest_threshold(model.probability(x_)[y_]) for x_, y_ in parts.values())
+
+
+def cross_validate(tune: dict, folds: int = 5, shuffles: int = 12) -> None:
+    """Refusal on tuning rows the model was not fitted on, without and with pairwise products: a richer model
+    fits its own rows better by construction, so the choice between them is checked out of fold too."""
+    print(f"\ncross-validated on the tuning parts ({folds} folds x {shuffles} shuffles, threshold per training part)")
+    for pairs in (False, True):
+        counts = {name: np.zeros(4) for name in tune}
+        aucs: dict[str, list[float]] = {name: [] for name in tune}
+        for seed in range(shuffles):
+            rng = np.random.default_rng(seed)
+            fold = {name: rng.permutation(len(y)) % folds for name, (_, y) in tune.items()}
+            p = {name: np.zeros(len(y)) for name, (_, y) in tune.items()}
+            for f in range(folds):
+                model, threshold = fit_answer(
+                    {n: (x[fold[n] != f], y[fold[n] != f]) for n, (x, y) in tune.items()}, pairs
+                )
+                for name, (x, y) in tune.items():
+                    out, answerable = fold[name] == f, y[fold[name] == f]
+                    p[name][out] = model.probability(x[out])
+                    refused = p[name][out] < threshold
+                    counts[name] += [
+                        refused[answerable].sum(),
+                        answerable.sum(),
+                        refused[~answerable].sum(),
+                        (~answerable).sum(),
+                    ]
+            for name, (_, y) in tune.items():  # how often an answerable question outranks an out-of-scope one
+                aucs[name].append(float(np.mean(p[name][~y][:, None] < p[name][y][None, :])))
+        line = "; ".join(
+            f"{name} in-scope refused {c[0] / c[1]:.3f}, out-of-scope {c[2] / c[3]:.3f}, AUC {np.mean(aucs[name]):.3f}"
+            for name, c in counts.items()
+        )
+        print(f"  {'with' if pairs else 'without'} pairwise products: {line}")
+
+
 def follow_up_gains(assistant: Assistant) -> None:
     """MRR@10 of the tuning conversations' last turns per kind, for each follow-up rule that could be used."""
     queries = [q for q in load_queries(ROOT / "eval" / "conversations.jsonl") if q.split == "tune"]
@@ -129,6 +175,7 @@ def follow_up_gains(assistant: Assistant) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--write", action="store_true", help="write assistant/calibration.json")
+    parser.add_argument("--cv", action="store_true", help="also cross-validate on the tuning parts (about a minute)")
     args = parser.parse_args()
     embedder = Embedder(Settings.from_env().model)
     data = {}
@@ -138,12 +185,9 @@ def main() -> None:
         for split in ("tune", "heldout"):
             chosen = [q for q in queries if q.split == split and not q.history]
             data[name, split] = (rows(assistant, chosen), np.array([not q.out_of_scope for q in chosen]))
-    x = np.vstack([data[n, "tune"][0] for n in BENCHMARKS])
-    y = np.concatenate([data[n, "tune"][1] for n in BENCHMARKS]).astype(float)
-    groups = [(n, c) for n in BENCHMARKS for c in data[n, "tune"][1]]
-    weight = np.array([1.0 / groups.count(g) for g in groups])
-    model, reading = fit(x, y, weight, pairs=True), fit(x[:, : len(READING_FEATURES)], y, weight)
-    threshold = min(highest_threshold(model.probability(data[n, "tune"][0])[data[n, "tune"][1]]) for n in BENCHMARKS)
+    tune = {name: data[name, "tune"] for name in BENCHMARKS}
+    model, threshold = fit_answer(tune)
+    reading, _ = fit_answer({n: (x[:, : len(READING_FEATURES)], y) for n, (x, y) in tune.items()}, pairs=False)
     print(f"features {FEATURES} and their pairwise products: refuse below {threshold:.3f}")
     print(f"reading {READING_FEATURES}: weights {np.round(reading.weights, 3).tolist()}")
     print(f"{'benchmark':10} {'split':8} {'threshold':>9} {'in-scope refused':>18} {'out-of-scope refused':>22}")
@@ -166,6 +210,8 @@ def main() -> None:
         }
         CALIBRATION_FILE.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
         print(f"written {CALIBRATION_FILE}")
+    if args.cv:
+        cross_validate(tune)
     fitted = Calibration(model, reading, threshold)
     follow_up_gains(open_benchmark("ours", embedder, fitted))
 
