@@ -63,6 +63,11 @@ class Logistic:
     bias: float
     pairs: bool = False
 
+    def __post_init__(self):
+        inputs = self.columns * (self.columns + 1) // 2 if self.pairs else self.columns
+        if len({len(self.mean), len(self.scale), len(self.weights), inputs}) > 1:
+            raise ValueError("The calibration's model does not fit its inputs: run benchmarks/calibrate.py --write.")
+
     @classmethod
     def of(cls, data: dict) -> Logistic:
         """The model stored as `data` (as dataclasses.asdict writes it)."""

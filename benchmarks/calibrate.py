@@ -22,6 +22,7 @@ import json
 import math
 import os
 import sys
+from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
 
@@ -107,7 +108,8 @@ def fit_answer(parts: dict, pairs: bool = True) -> tuple[Logistic, float]:
     x = np.vstack([x for x, _ in parts.values()])
     y = np.concatenate([y for _, y in parts.values()]).astype(float)
     groups = [(name, answerable) for name, (_, flags) in parts.items() for answerable in flags]
-    weight = np.array([1.0 / groups.count(g) for g in groups])
+    sizes = Counter(groups)
+    weight = np.array([1.0 / sizes[g] for g in groups])
     model = fit(x, y, weight, pairs=pairs)
     return model, min(highest_threshold(model.probability(x_)[y_]) for x_, y_ in parts.values())
 
@@ -138,7 +140,8 @@ def cross_validate(tune: dict, folds: int = 5, shuffles: int = 12) -> None:
                         (~answerable).sum(),
                     ]
             for name, (_, y) in tune.items():  # how often an answerable question outranks an out-of-scope one
-                aucs[name].append(float(np.mean(p[name][~y][:, None] < p[name][y][None, :])))
+                outside, answerable = p[name][~y][:, None], p[name][y][None, :]
+                aucs[name].append(float(np.mean((outside < answerable) + 0.5 * (outside == answerable))))
         line = "; ".join(
             f"{name} in-scope refused {c[0] / c[1]:.3f}, out-of-scope {c[2] / c[3]:.3f}, AUC {np.mean(aucs[name]):.3f}"
             for name, c in counts.items()

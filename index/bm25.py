@@ -25,7 +25,8 @@ K1, B = 1.2, 0.5
 # bm25s's English list is Lucene's 33 words, without "what", "who", "how", "does": an English question about a
 # Swedish article then counted its question words as content its passages lack. The Snowball list instead, like
 # the Swedish and Danish ones bm25s ships (snowballstem.org/algorithms/english/stop.txt), plus NLTK's last line.
-# Our tokens are `\w+`, so "I'm" reaches the list as "i" and "m": each contraction enters as the pieces it splits into.
+# Our tokens are `\w+`, so "I'm" reaches the list as "i" and "m": each contraction enters as the pieces it splits into,
+# except pieces that are words of their own in a language we search ("haven": Danish for the garden; "won", "let").
 SNOWBALL_ENGLISH = frozenset(
     piece
     for word in """i me my myself we our ours ourselves you your yours yourself yourselves he him his himself she
@@ -39,6 +40,7 @@ SNOWBALL_ENGLISH = frozenset(
     where why how all any both each few more most other some such no nor not only own same so than too very
     s t can will just don should now""".split()
     for piece in word.split("'")
+    if piece not in ("haven", "won", "let")
 )
 
 

@@ -93,7 +93,7 @@ def real_index(tmp_path_factory, real_embedder) -> Settings:
 
 
 @pytest.fixture
-def tiny_assistant(tiny_settings, fake_embedder):
+def tiny_assistant(tiny_settings, fake_embedder, coverage_calibration):
     """An Assistant over the fixture corpus with the fake embedder (no model, instant)."""
     from dataclasses import replace
 
@@ -102,11 +102,7 @@ def tiny_assistant(tiny_settings, fake_embedder):
 
     settings = replace(tiny_settings, no_answer_threshold=0.2)
     rebuild(settings, fake_embedder, say=lambda _: None, progress=False)
-    assistant = Assistant.open(settings=settings, embedder=fake_embedder)
-    # The shipped calibration is fitted to the real model on real corpora; on five tiny articles and hashed
-    # words its confidence saturates. Here confidence follows word coverage alone, so tests can reason about it.
-    assistant.calibration = COVERAGE_ONLY
-    return assistant
+    return Assistant.open(settings=settings, embedder=fake_embedder)
 
 
 def _coverage_only():
@@ -121,7 +117,10 @@ COVERAGE_ONLY = _coverage_only()
 
 @pytest.fixture
 def coverage_calibration(monkeypatch):
-    """Every Assistant opened during the test (the UI opens its own, again after an upload) uses COVERAGE_ONLY."""
+    """Every Assistant opened during the test (the UI opens its own, again after an upload) uses COVERAGE_ONLY.
+
+    The shipped calibration is fitted to the real model on real corpora; on five tiny articles and hashed words
+    its confidence saturates. Here confidence follows word coverage alone, so tests can reason about it."""
     from assistant.confidence import Calibration
 
     monkeypatch.setattr(Calibration, "load", classmethod(lambda cls, path=None: COVERAGE_ONLY))

@@ -109,6 +109,8 @@ def test_english_question_words_are_not_content_words():
     assert content_words("Who gives it?", ["sv", "da", "en"]) == ["gives"]
     # A contraction reaches the list as the pieces `\w+` splits it into: "i" + "m", "they" + "ve".
     assert content_words("I'm reading what they've said, isn't it?", ["en"]) == ["reading", "said"]
+    # ... but not a piece that is a word of its own: "haven" is Danish for the garden.
+    assert content_words("Hvornår er haven åben?", ["sv", "da", "en"]) == ["haven", "åben"]
 
 
 def test_a_pairs_model_reads_the_product_of_two_pieces_of_evidence():
@@ -118,17 +120,34 @@ def test_a_pairs_model_reads_the_product_of_two_pieces_of_evidence():
     from assistant.confidence import FEATURES, Logistic, model_inputs
 
     n = len(FEATURES)
-    row = np.zeros((1, n))
-    row[0, FEATURES.index("cosine")], row[0, FEATURES.index("other_language")] = 2.0, 3.0
-    inputs = model_inputs(row, n, pairs=True)[0]
-    weights = np.zeros(len(inputs))
-    weights[list(inputs).index(6.0)] = 1.0
+    cosine, other = FEATURES.index("cosine"), FEATURES.index("other_language")
+    first, second = np.triu_indices(n, k=1)  # the products follow the n columns in this order
+    product = n + int(np.flatnonzero((first == cosine) & (second == other))[0])
+    weights = np.zeros(n * (n + 1) // 2)
+    weights[product] = 1.0
     model = Logistic((0.0,) * len(weights), (1.0,) * len(weights), tuple(weights), 0.0, pairs=True)
     assert model.columns == n
-    same_language = row.copy()
-    same_language[0, FEATURES.index("other_language")] = 0.0
-    assert model.probability(row)[0] == pytest.approx(1 / (1 + math.exp(-6.0)))
-    assert model.probability(same_language)[0] == pytest.approx(0.5)
+
+    def row(cosine_value, other_value):
+        x = np.zeros((1, n))
+        x[0, cosine], x[0, other] = cosine_value, other_value
+        return x
+
+    assert model_inputs(row(2.0, 3.0), n, pairs=True)[0, product] == 6.0
+    assert model.probability(row(2.0, 3.0))[0] == pytest.approx(1 / (1 + math.exp(-6.0)))
+    assert model.probability(row(2.0, 0.0))[0] == pytest.approx(0.5)
+    assert model.probability(row(0.0, 3.0))[0] == pytest.approx(0.5)
+
+
+def test_a_calibration_without_pairs_reads_as_before():
+    """A calibration.json written before pairs existed: no "pairs" key, one weight per column."""
+    from assistant.confidence import Logistic
+
+    model = Logistic.of({"mean": [0.0] * 4, "scale": [1.0] * 4, "weights": [0.0, 0.0, 4.0, 0.0], "bias": -2.0})
+    assert not model.pairs and model.columns == 4
+    assert model.probability(np.array([[0.9, 0.1, 0.5, 1.0, 0.0, 0.0]]))[0] == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="calibrate"):
+        Logistic((0.0,) * 20, (1.0,) * 20, (0.0,) * 20, 0.0, pairs=True)  # 20 is no n(n+1)/2
 
 
 def test_the_reading_model_not_the_answer_model_decides_a_follow_up(tiny_assistant):
