@@ -5,8 +5,9 @@
 For each shipped benchmark (our articles; SweQUAD-MC) it reuses the index under var/eval/ (built
 by benchmarks/calibrate.py), asks the answerable questions of the split, and prints R@1 / R@5 /
 MRR@10 for dense only, keyword only and weighted fusion, with keyword search over stems alone or
-stems + character 4-grams, on the chunk alone or behind its article's title + 60-word lead, and a
-chunk's dense score its best sentence window's cosine plus 0, 0.2 or 0.5 × its windows' mean.
+stems + character 4-grams (the 4-grams' scores weighted 0.25 to 1), on the chunk alone or behind its
+article's title + 60-word lead, and a chunk's dense score its best sentence window's cosine plus 0,
+0.2 or 0.5 × its windows' mean.
 Defaults are chosen on `--split tune` (the default); `heldout` is for reporting, never for choosing.
 """
 
@@ -32,12 +33,15 @@ from index.build import keyword_texts  # noqa: E402
 from index.embed import Embedder  # noqa: E402
 
 WEIGHTS = (0.0, 0.2, 0.3, 0.4, 0.5, 0.7, 1.0)  # dense weight; 0: keyword only, 1: dense only
+NGRAM_WEIGHTS = (0.0, 0.25, 0.4, 0.5, 1.0)  # of a question's 4-grams beside its stems (index/bm25.py); 0: stems only
 MEAN_SHARES = (0.0, 0.2, 0.5)  # a chunk's dense score: best window + share × mean window (assistant/retrieve.py)
 
 
-def keyword_scores(index, queries, context_words: int, ngrams: bool, k1: float = 1.2, b: float = 0.5):
+def keyword_scores(index, queries, context_words: int, ngram_weight: float, k1: float = 1.2, b: float = 0.5):
+    """BM25 scores [queries, chunks]: stems + ngram_weight x 4-grams (0: stems alone, an index without n-grams)."""
     import bm25s
 
+    ngrams = ngram_weight > 0
     texts = keyword_texts(index.chunks, index.articles, context_words)
     retriever = bm25s.BM25(k1=k1, b=b)
     retriever.index(
@@ -46,9 +50,12 @@ def keyword_scores(index, queries, context_words: int, ngrams: bool, k1: float =
     vocab, languages = retriever.vocab_dict, [*index.manifest.languages, "en"]
     out = np.zeros((len(queries), len(index.chunks)), dtype=np.float32)
     for i, q in enumerate(queries):
-        tokens = [t for t in query_tokens(q.query, languages, ngrams) if t in vocab]
-        if tokens:
-            out[i] = retriever.get_scores(tokens)
+        stems = [t for t in query_tokens(q.query, languages, ngrams=False) if t in vocab]
+        grams = [t for t in query_tokens(q.query, languages, ngrams) if t in vocab and t not in stems]
+        if stems:
+            out[i] += retriever.get_scores(stems)
+        if grams:
+            out[i] += ngram_weight * retriever.get_scores(grams)
     return out
 
 
@@ -90,13 +97,13 @@ def main() -> None:
         vectors = np.stack([assistant.query_vector(q.query) for q in queries])
         rows = []
         for words in (0, 60):
-            for ngrams in (False, True):
-                keyword = keyword_scores(index, queries, words, ngrams)
+            for ngram_weight in NGRAM_WEIGHTS:
+                keyword = keyword_scores(index, queries, words, ngram_weight)
                 for share in MEAN_SHARES:
                     dense = index.chunk_scores(vectors, share)
                     for w in WEIGHTS:
                         fused = w * normalised(dense) + (1 - w) * normalised(keyword)
-                        tokens = "stems + 4-grams" if ngrams else "stems"
+                        tokens = f"stems + {ngram_weight} x 4-grams" if ngram_weight else "stems"
                         rows.append([words, tokens, share, w, *(f"{v:.3f}" for v in scores_at(fused, relevant))])
         print(f"\n{name}, {args.split} split, {len(queries)} answerable questions")
         headers = ["header words", "keyword tokens", "window mean share", "dense weight", "R@1", "R@5", "MRR@10"]
