@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from assistant.errors import CalibrationError
 from assistant.retrieve import Ranking
 from corpus.lang import question_language
 from index.store import StoredIndex
@@ -66,7 +67,7 @@ class Logistic:
     def __post_init__(self):
         inputs = self.columns * (self.columns + 1) // 2 if self.pairs else self.columns
         if len({len(self.mean), len(self.scale), len(self.weights), inputs}) > 1:
-            raise ValueError("The calibration's model does not fit its inputs: run benchmarks/calibrate.py --write.")
+            raise ValueError("its model's sizes do not fit its inputs")
 
     @classmethod
     def of(cls, data: dict) -> Logistic:
@@ -99,11 +100,17 @@ class Calibration:
     @classmethod
     def load(cls, path: Path = CALIBRATION_FILE) -> Calibration:
         """The shipped calibration (a JSON file written by benchmarks/calibrate.py)."""
-        data = json.loads(path.read_text(encoding="utf-8"))
-        if tuple(data["features"]) != FEATURES:
-            raise ValueError(f"{path} was fitted on other features: run benchmarks/calibrate.py")
-        answer, reading = (Logistic.of(data[m]) for m in ("answer", "reading"))
-        return cls(answer, reading, data["refuse_below"])
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if tuple(data["features"]) != FEATURES:
+                raise ValueError("it was fitted on other features")
+            answer, reading = (Logistic.of(data[m]) for m in ("answer", "reading"))
+            return cls(answer, reading, float(data["refuse_below"]))
+        except (OSError, ValueError, KeyError, TypeError) as exc:  # json's errors are ValueErrors
+            raise CalibrationError(
+                f"Cannot use the calibration {path} ({exc}): restore it from the repository, "
+                "or refit it with `python benchmarks/calibrate.py --write`."
+            ) from exc
 
     def probability(self, features: np.ndarray) -> np.ndarray:
         """The calibrated chance, per row of `features` (columns as FEATURES), that the passage answers."""

@@ -9,6 +9,7 @@ from index.errors import BuildError, IndexMismatchError, IndexMissingError, Mode
 __all__ = [
     "AssistantError",
     "BuildError",
+    "CalibrationError",
     "CorpusError",
     "IndexMismatchError",
     "IndexMissingError",
@@ -17,6 +18,10 @@ __all__ = [
     "QuestionError",
     "SettingsError",
 ]
+
+
+class CalibrationError(AssistantError):
+    """The shipped confidence calibration (assistant/calibration.json) is missing or damaged."""
 
 
 class QuestionError(AssistantError):

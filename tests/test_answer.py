@@ -146,8 +146,29 @@ def test_a_calibration_without_pairs_reads_as_before():
     model = Logistic.of({"mean": [0.0] * 4, "scale": [1.0] * 4, "weights": [0.0, 0.0, 4.0, 0.0], "bias": -2.0})
     assert not model.pairs and model.columns == 4
     assert model.probability(np.array([[0.9, 0.1, 0.5, 1.0, 0.0, 0.0]]))[0] == pytest.approx(0.5)
-    with pytest.raises(ValueError, match="calibrate"):
+    with pytest.raises(ValueError, match="sizes"):
         Logistic((0.0,) * 20, (1.0,) * 20, (0.0,) * 20, 0.0, pairs=True)  # 20 is no n(n+1)/2
+
+
+@pytest.mark.parametrize("damage", ["truncated", "short weights", "other features", "missing"])
+def test_a_damaged_calibration_file_is_one_clear_error(tmp_path, damage):
+    """A missing, cut or mismatched calibration.json is an AssistantError (one line, exit 2), not a traceback."""
+    from assistant.confidence import CALIBRATION_FILE, Calibration
+    from assistant.errors import AssistantError
+
+    data = json.loads(CALIBRATION_FILE.read_text(encoding="utf-8"))
+    path = tmp_path / "calibration.json"
+    if damage == "truncated":
+        path.write_text(CALIBRATION_FILE.read_text(encoding="utf-8")[:200])
+    elif damage == "short weights":
+        data["answer"]["weights"] = data["answer"]["weights"][:-1]
+    elif damage == "other features":
+        data["features"] = data["features"][:-1]
+    if damage in ("short weights", "other features"):
+        path.write_text(json.dumps(data))
+    with pytest.raises(AssistantError, match="calibrate.py --write"):
+        Calibration.load(path)
+    assert Calibration.load().refuse_below > 0  # the shipped file itself loads
 
 
 def test_the_reading_model_not_the_answer_model_decides_a_follow_up(tiny_assistant):
