@@ -94,18 +94,10 @@ class PgIndex(StoredIndex):
     generation: int = 0
     model_fingerprint: str | None = None
 
-    def search(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
-        """(chunk position, cosine of its best window) of the k nearest chunks, by the HNSW index of this
-        generation."""
-        k = min(k, len(self.chunks))
-        if k <= 0:
-            return []
-
-        def nearest_windows(rows: int):
-            found = self.store.search(self.generation, vector, rows)
-            return [r for r, _ in found], [s for _, s in found]
-
-        return self.windows.nearest(nearest_windows, k)
+    def nearest_windows(self, vector: np.ndarray, rows: int):
+        """(window ids, cosines) of the `rows` nearest windows, nearest first: the HNSW index of this generation."""
+        found = self.store.search(self.generation, vector, rows)
+        return [r for r, _ in found], [s for _, s in found]
 
     def refreshed(self) -> StoredIndex:
         """This index, or the newer generation another server switched to."""

@@ -52,13 +52,12 @@ class StoredIndex:
         k = min(k, len(self.chunks))
         if k <= 0:
             return []
-        query = np.asarray(vector, dtype=np.float32).reshape(1, -1)
+        return self.windows.nearest(lambda rows: self.nearest_windows(vector, rows), k)
 
-        def nearest_windows(rows: int):
-            scores, ids = self.faiss_index.search(query, rows)
-            return ids[0], scores[0]
-
-        return self.windows.nearest(nearest_windows, k)
+    def nearest_windows(self, vector: np.ndarray, rows: int):
+        """(window ids, cosines) of the `rows` nearest windows, nearest first: the FAISS index of this folder."""
+        scores, ids = self.faiss_index.search(np.asarray(vector, dtype=np.float32).reshape(1, -1), rows)
+        return ids[0], scores[0]
 
     def chunk_scores(self, vectors: np.ndarray, mean_share: float = 0.0) -> np.ndarray:
         """Exact cosine of every chunk's best window (+ `mean_share` × its windows' mean) with a query vector

@@ -21,7 +21,6 @@ from assistant.retrieve import rank
 from assistant.settings import PROJECT_ROOT, Settings
 from index.pgstore import PgStore
 from index.windows import window_texts
-from tests.conftest import COVERAGE_ONLY
 
 # The folder store's retrieval tests, collected here again: with `tiny_settings` below they build, load and
 # search through PostgreSQL.
@@ -57,18 +56,15 @@ def tiny_settings(tmp_path, tiny_corpus, pg_url) -> Settings:
     return Settings(corpus_dir=tiny_corpus, index_dir=tmp_path / "index", model="fake", chunk_tokens=40, store=pg_url)
 
 
-def open_assistant(settings, embedder) -> Assistant:
-    assistant = Assistant.open(settings=settings, embedder=embedder)
-    assistant.calibration = COVERAGE_ONLY
-    return assistant
-
-
-def test_both_stores_answer_alike(tiny_settings, fake_embedder):
+def test_both_stores_answer_alike(tiny_settings, fake_embedder, coverage_calibration):
     folder = replace(tiny_settings, store="")
     rebuild(tiny_settings, fake_embedder, say=quiet, progress=False)
     assert not tiny_settings.index_dir.exists()  # the database store writes no index folder
     rebuild(folder, fake_embedder, say=quiet, progress=False)
-    on_disk, in_db = open_assistant(folder, fake_embedder), open_assistant(tiny_settings, fake_embedder)
+    on_disk, in_db = (
+        Assistant.open(settings=folder, embedder=fake_embedder),
+        Assistant.open(settings=tiny_settings, embedder=fake_embedder),
+    )
     assert in_db.index.manifest.index_type == "pgvector-hnsw"
     compared = 0
     for question in QUESTIONS:
@@ -177,9 +173,12 @@ def test_a_killed_build_leaves_the_previous_generation(moment, tiny_settings, fa
     assert len(report.added) == 1 and len(store.load().articles) == 6
 
 
-def test_two_servers_answer_from_a_new_generation_without_restart(tiny_settings, fake_embedder):
+def test_two_servers_answer_from_a_new_generation_without_restart(tiny_settings, fake_embedder, coverage_calibration):
     rebuild(tiny_settings, fake_embedder, say=quiet, progress=False)
-    first, second = open_assistant(tiny_settings, fake_embedder), open_assistant(tiny_settings, fake_embedder)
+    first, second = (
+        Assistant.open(settings=tiny_settings, embedder=fake_embedder),
+        Assistant.open(settings=tiny_settings, embedder=fake_embedder),
+    )
     question = "Malmö skolor läxhjälp"
     assert all(h.citation.title != "Skolor i Malmö" for h in second.ask(question, mode="bm25").hits)
     (tiny_settings.corpus_dir / "malmo.txt").write_text("Skolor i Malmö\n\nMalmö skolor erbjuder läxhjälp.\n")
