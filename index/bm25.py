@@ -141,20 +141,27 @@ class BM25Index:
             weights.append(max((self._idf(i) for i in ids), default=self._idf(None)))
             stems.append(ids)
             grams.append([self._vocab.get(g) for g in _ngrams(word)])
-        weights = np.array(weights)
-        shares = np.array([[self._share(s, g, doc) for s, g in zip(stems, grams)] for doc in docs])
+        weights, docs = np.array(weights), np.asarray(docs)
+        shares = np.column_stack([self._shares(s, g, docs) for s, g in zip(stems, grams)])
         return shares @ weights / weights.sum(), (weights * (1 - shares)).max(axis=1) / self._idf(None)
 
-    def _share(self, stems: list[int], grams: list[int | None], doc: int) -> float:
-        if any(self._holds(t, doc) for t in stems):
-            return 1.0
-        return sum(g is not None and self._holds(g, doc) for g in grams) / len(grams)
+    def _shares(self, stems: list[int], grams: list[int | None], docs: np.ndarray) -> np.ndarray:
+        """How much of one word each doc holds: 1 with one of its stems, else the share of its n-grams."""
+        whole = np.zeros(len(docs), dtype=bool)
+        for token in stems:
+            whole |= self._holds(token, docs)
+        if whole.all():
+            return whole.astype(float)
+        parts = sum(self._holds(g, docs) for g in grams if g is not None) / len(grams)
+        return np.where(whole, 1.0, parts)
 
-    def _holds(self, token: int, doc: int) -> bool:
-        # bm25s keeps one column of the sparse score matrix per token: its rows are the chunks holding it.
+    def _holds(self, token: int, docs: np.ndarray) -> np.ndarray:
+        # bm25s keeps one column of the sparse score matrix per token: its rows (sorted) are the chunks holding it.
         postings = self._postings(token)
-        at = np.searchsorted(postings, doc)
-        return bool(at < len(postings) and postings[at] == doc)
+        if not len(postings):
+            return np.zeros(len(docs), dtype=bool)
+        at = np.minimum(np.searchsorted(postings, docs), len(postings) - 1)
+        return postings[at] == docs
 
     def _postings(self, token: int) -> np.ndarray:
         s = self._retriever.scores
