@@ -262,8 +262,11 @@ class Assistant:
             self._hit(i + 1, r.position, s, float(c))
             for i, (r, s, c) in enumerate(zip(ranking.hits, scores, confidence))
         ]
-        reading = self.calibration.reading.probability(rows[:1])
-        return Search(text, vector, hits, float(confidence[0]) if hits else 0.0, float(reading[0]) if hits else 0.0)
+        if not hits:
+            return Search(text, vector, hits, 0.0, 0.0)
+        lead = evidence(self.index, text, ranking, self._languages, [ranking.lead])  # decides "nothing relevant"
+        top, reading = self.calibration.probability(lead)[0], self.calibration.reading.probability(lead)[0]
+        return Search(text, vector, hits, float(top), float(reading))
 
     @property
     def refuse_below(self) -> float:

@@ -117,12 +117,13 @@ class Calibration:
         return self.answer.probability(features)
 
 
-def evidence(index: StoredIndex, query: str, ranking: Ranking, languages: list[str]) -> np.ndarray:
-    """One row of FEATURES per hit of `ranking` (whose hits carry their cosines already)."""
-    positions = [h.position for h in ranking.hits]
+def evidence(index: StoredIndex, query: str, ranking: Ranking, languages: list[str], hits=None) -> np.ndarray:
+    """One row of FEATURES per hit of `ranking`, or per one of `hits` (Ranked, with their cosines)."""
+    hits = ranking.hits if hits is None else hits
+    positions = [h.position for h in hits]
     if not positions:
         return np.zeros((0, len(FEATURES)))
-    cosines = np.array([h.cosine for h in ranking.hits])
+    cosines = np.array([h.cosine for h in hits])
     mean = np.mean(list(ranking.dense.values())) if ranking.dense else cosines.mean()
     coverage, missing = index.bm25.word_evidence(query, languages, positions)
     # A question the detector cannot place counts as written in each passage's language.

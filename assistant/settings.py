@@ -20,7 +20,7 @@ from index.options import BuildOptions
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 MODES = ("hybrid", "dense", "bm25")
-FUSIONS = ("weighted", "rrf")
+FUSIONS = ("learned", "weighted", "rrf")
 MAX_PASSAGES = 50  # the most passages one answer may ask for (k)
 
 
@@ -56,10 +56,19 @@ class Settings:
     )
     batch_size: int = _setting(16, "Sentence windows embedded per batch.", "ASSISTANT_BATCH_SIZE", low=1, high=1024)
     mode: str = _setting("hybrid", "Retrieval mode.", "ASSISTANT_MODE", choices=MODES)
-    fusion: str = _setting("weighted", "How hybrid fuses rankings.", "ASSISTANT_FUSION", choices=FUSIONS)
+    fusion: str = _setting(
+        "learned",
+        "How hybrid fuses rankings: learned (weighted, then its first chunks re-scored), weighted or rrf.",
+        "ASSISTANT_FUSION",
+        choices=FUSIONS,
+    )
     rrf_k: int = _setting(60, "Reciprocal-rank-fusion constant.", "ASSISTANT_RRF_K", low=1, high=1000)
     dense_weight: float = _setting(
-        0.4, "Weight of the dense scores in weighted fusion.", "ASSISTANT_DENSE_WEIGHT", low=0.0, high=1.0
+        0.4,
+        "Weight of the dense scores in weighted fusion (learned fusion's first step).",
+        "ASSISTANT_DENSE_WEIGHT",
+        low=0.0,
+        high=1.0,
     )
     candidates: int = _setting(
         100, "Candidates each retriever hands to fusion.", "ASSISTANT_CANDIDATES", low=1, high=10_000

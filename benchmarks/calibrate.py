@@ -71,13 +71,13 @@ def open_benchmark(name: str, embedder, calibration: Calibration | None = None) 
 
 
 def rows(assistant: Assistant, queries) -> np.ndarray:
-    """The evidence of each question's best passage (hybrid ranking)."""
+    """The evidence of each question's lead passage (hybrid ranking; see assistant/retrieve.py Ranking.lead)."""
     assistant.prefetch([q.query for q in queries])
     out = []
     for q in queries:
         vector = assistant.query_vector(q.query)
         ranking = rank(assistant.index, q.query, vector, assistant.settings, "hybrid", 1)
-        out.append(evidence(assistant.index, q.query, ranking, assistant._languages)[0])
+        out.append(evidence(assistant.index, q.query, ranking, assistant._languages, [ranking.lead])[0])
     return np.array(out)
 
 

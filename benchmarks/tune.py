@@ -7,7 +7,8 @@ by benchmarks/calibrate.py), asks the answerable questions of the split, and pri
 MRR@10 for dense only, keyword only and weighted fusion, with keyword search over stems alone or
 stems + character 4-grams (the 4-grams' scores weighted 0.25 to 1), on the chunk alone or behind its
 article's title + 60-word lead, and a chunk's dense score its best sentence window's cosine plus 0,
-0.2 or 0.5 × its windows' mean.
+0.2 or 0.5 × its windows' mean. This is the weighted fusion that picks the chunks learned fusion then
+re-orders (benchmarks/fusion.py fits that step on top of the weighted defaults chosen here).
 Defaults are chosen on `--split tune` (the default); `heldout` is for reporting, never for choosing.
 """
 
@@ -33,7 +34,8 @@ from index.build import keyword_texts  # noqa: E402
 from index.embed import Embedder  # noqa: E402
 
 WEIGHTS = (0.0, 0.2, 0.3, 0.4, 0.5, 0.7, 1.0)  # dense weight; 0: keyword only, 1: dense only
-NGRAM_WEIGHTS = (0.0, 0.25, 0.4, 0.5, 1.0)  # of a question's 4-grams beside its stems (index/bm25.py); 0: stems only
+# The weight of a question's 4-grams beside its stems (index/bm25.py); 0: stems only.
+NGRAM_WEIGHTS = (0.0, 0.25, 0.4, 0.5, 0.6, 0.75, 1.0)
 MEAN_SHARES = (0.0, 0.2, 0.5)  # a chunk's dense score: best window + share × mean window (assistant/retrieve.py)
 
 

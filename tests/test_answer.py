@@ -204,6 +204,59 @@ def test_evidence_marks_another_language_and_the_rarest_missing_word(tiny_assist
     assert unknown[column["missing"]] == 1.0
 
 
+def test_learned_fusion_reorders_the_first_chunks_of_weighted_fusion_by_its_weights(tiny_assistant, monkeypatch):
+    """With weights that prefer the lowest pooled cosine, the weighted ranking's chunks come back in that order;
+    the lead (whose evidence decides "nothing relevant") stays weighted fusion's first."""
+    from dataclasses import replace
+
+    import assistant.retrieve as retrieve
+
+    index, question = tiny_assistant.index, "Vem leder arbetet med aktivt medborgerskab i Holstebro?"
+    vector = tiny_assistant.query_vector(question)
+    settings = tiny_assistant.settings
+    weighted = retrieve.rank(index, question, vector, replace(settings, fusion="weighted"), "hybrid", 50)
+    learned = retrieve.rank(index, question, vector, replace(settings, fusion="learned"), "hybrid", 50)
+    first = [h.position for h in weighted.hits]
+    assert sorted(first) == sorted(h.position for h in learned.hits) and len(first) <= retrieve.RERANK_DEPTH
+    assert learned.lead.position == weighted.lead.position == first[0]
+
+    monkeypatch.setattr(retrieve, "FUSION_WEIGHTS", (-1.0, 0.0, 0.0, 0.0, 0.0, 0.0))
+    reversed_ = retrieve.rank(index, question, vector, replace(settings, fusion="learned"), "hybrid", 50)
+    pooled = dict(zip(first, index.cosines(vector, first, retrieve.WINDOW_MEAN_SHARE)))
+    assert [h.position for h in reversed_.hits] == sorted(first, key=lambda p: pooled[p])
+    assert reversed_.lead.position == first[0] != reversed_.hits[0].position
+
+
+def test_fusion_features_put_every_chunk_on_both_retrievers_scales(tiny_assistant):
+    """A chunk one retriever did not hand to fusion still gets its own score on that retriever's scale."""
+    from dataclasses import replace
+
+    import assistant.retrieve as retrieve
+
+    index, question = tiny_assistant.index, "Hur många handledare anställer Umeå kommun?"
+    vector = tiny_assistant.query_vector(question)
+    found = retrieve.find(index, question, vector, 2)  # two candidates each: the others are off both lists
+    everything = list(range(len(index.chunks)))
+    features = retrieve.fusion_features(index, question, vector, everything, found)
+    assert features.shape == (len(everything), len(retrieve.FUSION_FEATURES))
+    scores = features[:, :4]
+    assert scores.min() == 0.0 and scores.max() == 1.0 and len(np.unique(scores[:, 0])) > 2
+    column = dict(zip(retrieve.FUSION_FEATURES, features.T))
+    ranking = retrieve.rank(index, question, vector, replace(tiny_assistant.settings, fusion="weighted"), "bm25", 1)
+    assert column["coverage"][ranking.hits[0].position] == column["coverage"].max() > 0
+
+
+def test_nothing_relevant_is_decided_on_the_lead_not_on_the_reordered_first_hit(tiny_assistant, monkeypatch):
+    import assistant.retrieve as retrieve
+
+    question = "Hur många handledare anställer Umeå kommun?"
+    before = tiny_assistant.ask(question, k=10)
+    monkeypatch.setattr(retrieve, "FUSION_WEIGHTS", (-1.0, 0.0, 0.0, 0.0, 0.0, 0.0))
+    after = tiny_assistant.ask(question, k=10)
+    assert after.hits[0].chunk_id != before.hits[0].chunk_id
+    assert after.no_answer == before.no_answer is False
+
+
 def test_a_topic_switch_is_not_glued_onto_the_previous_question(tiny_assistant):
     """Six words and "det" made the old rule merge this; the joined search finds nothing better."""
     answer = tiny_assistant.ask("Hur går det för Velfærd i Holstebro?", history=["Vad kostar konferensen?"])
