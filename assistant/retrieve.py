@@ -32,7 +32,7 @@ WINDOW_MEAN_SHARE = 0.2
 # question's stems and their 4-grams as one keyword score and never asks whether the chunk holds the
 # question's rare words; these features let a model weigh both.
 FUSION_FEATURES = ("dense_pooled", "dense_best", "bm25_stems", "bm25_ngrams", "coverage", "missing")
-FUSION_WEIGHTS = (1.940, 1.948, 2.394, 2.618, 1.533, -1.577)
+FUSION_WEIGHTS = (1.941, 1.949, 2.396, 2.617, 1.536, -1.580)
 RERANK_DEPTH = 30
 
 
@@ -51,7 +51,7 @@ class Ranking:
     # The chunk weighted fusion ranks first (hits[0] unless learned fusion re-ordered them): its evidence
     # decides "nothing relevant", as the calibration was fitted on it. Learned fusion puts the chunk that
     # holds the question's words on top, which out-of-scope questions sharing those words find too.
-    lead: Ranked | None = None
+    lead: Ranked | None  # None: no hits
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,8 @@ def find(index: StoredIndex, query: str, query_vector: np.ndarray | None, want: 
     pooled = dict(zip(dense, index.cosines(query_vector, list(dense), WINDOW_MEAN_SHARE))) if dense else {}
     languages = [*index.manifest.languages, "en"]
     stems = query_tokens(query, languages, ngrams=False)
-    ngrams = [t for t in query_tokens(query, languages) if t not in set(stems)]
+    known = set(stems)
+    ngrams = [t for t in query_tokens(query, languages) if t not in known]
     parts = [index.bm25.scores(stems), index.bm25.scores(ngrams)]
     if allowed is not None:
         parts = [np.where(allowed, p, 0.0) for p in parts]

@@ -68,7 +68,10 @@ def fit(parts: list[tuple[Lists, np.ndarray]]) -> np.ndarray:
     """Weights minimising the listwise loss over the chosen questions of each benchmark (equal weight each)."""
     from scipy.optimize import minimize  # installed with sentence-transformers; only fitting needs it
 
-    chosen = [(x, y / y.sum(), 1 / len(ids)) for lists, ids in parts for x, y in _pairs(lists, ids) if y.any()]
+    chosen = []
+    for lists, ids in parts:  # a question without a relevant chunk among its 30 has nothing to learn from
+        usable = [(x, y / y.sum()) for x, y in _pairs(lists, ids) if y.any()]
+        chosen += [(x, target, 1 / len(usable)) for x, target in usable]
 
     def loss(w):
         total, grad = 0.0, np.zeros_like(w)

@@ -57,7 +57,7 @@ def main() -> None:
     print_table(
         ["system", "recall@5", "MRR@10", "p50 ms", "p95 ms"],
         [
-            ["ours (hybrid, weighted fusion)", ours["recall@5"], ours["mrr@10"], *percentiles(our_times)],
+            ["ours (hybrid, learned fusion)", ours["recall@5"], ours["mrr@10"], *percentiles(our_times)],
             *(
                 [f"txtai Embeddings(hybrid=True), context {words} words", r5, mrr, *percentiles(times)]
                 for words, (r5, mrr, times) in peers.items()
