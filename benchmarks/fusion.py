@@ -77,10 +77,9 @@ def fit(parts: list[tuple[Lists, np.ndarray]]) -> np.ndarray:
         total, grad = 0.0, np.zeros_like(w)
         for x, target, weight in chosen:
             s = x @ w
-            p = np.exp(s - s.max())
-            p /= p.sum()
-            total += weight * (np.log(np.exp(s - s.max()).sum()) + s.max() - target @ s)
-            grad += weight * x.T @ (p - target)
+            e = np.exp(s - s.max())  # softmax without overflow
+            total += weight * (np.log(e.sum()) + s.max() - target @ s)
+            grad += weight * x.T @ (e / e.sum() - target)
         return total / len(parts) + L2 / 2 * w @ w, grad / len(parts) + L2 * w
 
     return minimize(loss, np.zeros(len(FUSION_FEATURES)), jac=True, method="L-BFGS-B").x
@@ -120,9 +119,8 @@ def cross_validated(tune: dict[str, Lists], folds: int = 5, shuffles: int = 3) -
             weights = fit([(lists, np.flatnonzero(fold[name] != f)) for name, lists in tune.items()])
             for name, lists in tune.items():
                 held = np.flatnonzero(fold[name] == f)
-                ranks[name][held] = firsts(
-                    Lists(*([getattr(lists, k)[i] for i in held] for k in ("features", "relevant"))), weights
-                )
+                part = Lists([lists.features[i] for i in held], [lists.relevant[i] for i in held])
+                ranks[name][held] = firsts(part, weights)
         for name in tune:
             out[name].append(ranks[name])
     return {name: np.concatenate(r) for name, r in out.items()}
