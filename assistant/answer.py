@@ -251,10 +251,13 @@ class Assistant:
         """One search for `text`: its hits with calibrated confidence."""
         vector = self.query_vector(text)
         ranking = rank(self.index, text, vector, self.settings, mode, k, mask)
-        rows = evidence(self.index, text, ranking, self._languages)
+        if not ranking.hits:
+            return Search(text, vector, [], 0.0, 0.0)
+        # The last row is the lead's: its evidence decides "nothing relevant" (assistant/retrieve.py Ranking.lead).
+        rows = evidence(self.index, text, ranking, self._languages, [*ranking.hits, ranking.lead])
         confidence = self.calibration.probability(rows)
         if mode == "bm25":  # shown score: share of the best BM25 score
-            best = max((r.score for r in ranking.hits), default=0.0) or 1.0
+            best = max(r.score for r in ranking.hits) or 1.0
             scores = [r.score / best for r in ranking.hits]
         else:
             scores = [r.cosine for r in ranking.hits]
@@ -262,11 +265,8 @@ class Assistant:
             self._hit(i + 1, r.position, s, float(c))
             for i, (r, s, c) in enumerate(zip(ranking.hits, scores, confidence))
         ]
-        if not hits:
-            return Search(text, vector, hits, 0.0, 0.0)
-        lead = evidence(self.index, text, ranking, self._languages, [ranking.lead])  # decides "nothing relevant"
-        top, reading = self.calibration.probability(lead)[0], self.calibration.reading.probability(lead)[0]
-        return Search(text, vector, hits, float(top), float(reading))
+        reading = self.calibration.reading.probability(rows[-1:])[0]
+        return Search(text, vector, hits, float(confidence[-1]), float(reading))
 
     @property
     def refuse_below(self) -> float:

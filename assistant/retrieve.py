@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from assistant.settings import Settings
-from index.bm25 import query_tokens
+from index.bm25 import query_token_parts
 from index.store import StoredIndex
 
 # In hybrid fusion a dense candidate counts with its best sentence window's cosine plus this share of its
@@ -75,11 +75,7 @@ def find(index: StoredIndex, query: str, query_vector: np.ndarray | None, want: 
     optional boolean mask over chunks (filters)."""
     dense = _dense(index, query_vector, want, allowed) if query_vector is not None else {}
     pooled = dict(zip(dense, index.cosines(query_vector, list(dense), WINDOW_MEAN_SHARE))) if dense else {}
-    languages = [*index.manifest.languages, "en"]
-    stems = query_tokens(query, languages, ngrams=False)
-    known = set(stems)
-    ngrams = [t for t in query_tokens(query, languages) if t not in known]
-    parts = [index.bm25.scores(stems), index.bm25.scores(ngrams)]
+    parts = [index.bm25.scores(t) for t in query_token_parts(query, [*index.manifest.languages, "en"])]
     if allowed is not None:
         parts = [np.where(allowed, p, 0.0) for p in parts]
     scores = parts[0] + parts[1]
@@ -160,10 +156,7 @@ def _rrf(rankings: list[dict[int, float]], k: int) -> dict[int, float]:
 
 def _weighted(dense: dict[int, float], bm25: dict[int, float], weight: float) -> dict[int, float]:
     def normalised(scores):
-        if not scores:
-            return {}
-        low, high = min(scores.values()), max(scores.values())
-        return {p: (s - low) / (high - low) if high > low else 1.0 for p, s in scores.items()}
+        return dict(zip(scores, _min_max(list(scores.values()), []).tolist())) if scores else {}
 
     d, b = normalised(dense), normalised(bm25)
     return {p: weight * d.get(p, 0.0) + (1 - weight) * b.get(p, 0.0) for p in set(d) | set(b)}

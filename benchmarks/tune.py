@@ -29,7 +29,7 @@ from assistant.queries import Judge, load_queries  # noqa: E402
 from assistant.settings import Settings  # noqa: E402
 from benchmarks.calibrate import BENCHMARKS, open_benchmark  # noqa: E402
 from benchmarks.common import print_table  # noqa: E402
-from index.bm25 import query_tokens, tokenize  # noqa: E402
+from index.bm25 import query_token_parts, tokenize  # noqa: E402
 from index.build import keyword_texts  # noqa: E402
 from index.embed import Embedder  # noqa: E402
 
@@ -52,8 +52,7 @@ def keyword_scores(index, queries, context_words: int, ngram_weight: float, k1: 
     vocab, languages = retriever.vocab_dict, [*index.manifest.languages, "en"]
     out = np.zeros((len(queries), len(index.chunks)), dtype=np.float32)
     for i, q in enumerate(queries):
-        stems = [t for t in query_tokens(q.query, languages, ngrams=False) if t in vocab]
-        grams = [t for t in query_tokens(q.query, languages, ngrams) if t in vocab and t not in stems]
+        stems, grams = ([t for t in part if t in vocab] for part in query_token_parts(q.query, languages))
         if stems:
             out[i] += retriever.get_scores(stems)
         if grams:

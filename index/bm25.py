@@ -92,6 +92,13 @@ def query_tokens(text: str, languages: list[str], ngrams: bool = True) -> list[s
     return list(dict.fromkeys(t for lang in languages for t in tokenize(text, lang, ngrams)))
 
 
+def query_token_parts(text: str, languages: list[str]) -> tuple[list[str], list[str]]:
+    """query_tokens split in two: the stems, and the n-grams (a compound's parts), so each can be weighed."""
+    stems = query_tokens(text, languages, ngrams=False)
+    known = set(stems)
+    return stems, [t for t in query_tokens(text, languages) if t not in known]
+
+
 def build_bm25(texts: list[str], languages: list[str], folder: Path) -> None:
     """Write the keyword index of `texts` (each stemmed in its own language) into `folder`."""
     import bm25s
