@@ -155,12 +155,17 @@ def checked_date(value, name: str) -> str | None:
 
 
 def last_question(history) -> str | None:
-    """The previous user question from a list of strings or of {"role", "content"} messages."""
+    """The previous user question from a list of strings or of {"role", "content"} messages; a content
+    may be a list of parts ({"type": "text", "text": ...}), as Gradio's chat hands its history back."""
     for turn in reversed(history or []):
         if isinstance(turn, str):
             return turn
-        if isinstance(turn, dict) and turn.get("role") == "user" and isinstance(turn.get("content"), str):
-            return turn["content"]
+        if isinstance(turn, dict) and turn.get("role") == "user":
+            content = turn.get("content")
+            if isinstance(content, list):
+                content = " ".join(p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
+            if isinstance(content, str) and content.strip():
+                return content
     return None
 
 

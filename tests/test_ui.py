@@ -132,7 +132,13 @@ def test_filters_reach_retrieval(handlers):
 
 
 def test_follow_up_uses_the_conversation(handlers):
+    import gradio as gr
+
     history, answers = ask(handlers, "Vad kostar konferensen om den nya lagen?")
+    # The page hands the history back as Gradio's chat does: each message's content a list of parts.
+    chat = gr.Chatbot()
+    history = chat.preprocess(chat.postprocess(history))
+    assert history[0]["content"] == [{"text": "Vad kostar konferensen om den nya lagen?", "type": "text"}]
     history, answers = ask(handlers, "Och kostnaden?", history, answers)
     assert answers[-1].search_query.startswith("Vad kostar konferensen")
     assert "Read as a follow-up" in history[-1]["content"]
