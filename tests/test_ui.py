@@ -691,6 +691,40 @@ def test_the_source_offers_the_original_file_inside_the_corpus(handlers, tmp_pat
     assert 'rapport.pdf#page=4"' in original_link(View) and "at page 4" in original_link(View)
 
 
+def test_original_files_are_served_sandboxed_and_only_for_articles(handlers):
+    import httpx
+    from playwright.sync_api import sync_playwright
+
+    from tests.conftest import free_port
+    from ui.app import build_app, launch_options
+
+    corpus = handlers.settings.corpus_dir.resolve()
+    (corpus / "notes.env").write_text("TOKEN=secret\n")  # in the corpus folder, but no article
+    assert handlers.is_original("page.html") and not handlers.is_original("notes.env")
+    port = free_port()
+    app = build_app(handlers).queue()
+    options = launch_options(handlers.settings, handlers.is_original)
+    app.launch(server_port=port, prevent_thread_lock=True, quiet=True, **options)
+    try:
+        base = f"http://127.0.0.1:{port}/gradio_api/file="
+        page = httpx.get(f"{base}{corpus}/page.html")  # a saved web page with a <script> in it
+        assert page.status_code == 200 and 'alert("no")' in page.text
+        assert page.headers["content-security-policy"].startswith("sandbox;")
+        assert page.headers["x-content-type-options"] == "nosniff"
+        for hidden in (f"{corpus}/notes.env", f"{corpus}/../{corpus.name}/notes.env"):
+            assert httpx.get(base + hidden).status_code == 404
+        with sync_playwright() as p:
+            browser = _chromium(p)
+            tab = browser.new_page()
+            dialogs = []
+            tab.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+            tab.goto(f"{base}{corpus}/page.html")
+            assert "Eva Lind" in tab.inner_text("body") and dialogs == []  # shown, its script not run
+            browser.close()
+    finally:
+        app.close()
+
+
 def test_api_filters_by_date_and_author(handlers):
     assert handlers.api_ask("Umeå rutiner", 3, since="2030")["passages"] == []
     assert handlers.api_ask("Umeå rutiner", 3, author="  ")["passages"]  # blank filters are no filters

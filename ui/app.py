@@ -14,6 +14,7 @@ from assistant.errors import AssistantError, QuestionError
 from assistant.library import add_files, rebuild, source
 from assistant.settings import MODES, Settings
 from ui.login import Login
+from ui.originals import CorpusFiles
 from ui.render import CSS, LANGUAGE_NAMES, answer_html, markdown, source_html, status_markdown
 
 EXAMPLES = [
@@ -307,6 +308,10 @@ class Handlers:
     def languages(self) -> list[str]:
         return list(self.assistant.index.manifest.languages) if self.assistant else []
 
+    def is_original(self, relative: str) -> bool:
+        """Whether `relative` (a path in the corpus folder) is the original file of an indexed article."""
+        return self.assistant is not None and relative in {a.source for a in self.assistant.index.articles.values()}
+
     def article_titles(self) -> list[str]:
         return sorted({a.title for a in self.assistant.index.articles.values()}) if self.assistant else []
 
@@ -477,11 +482,15 @@ def original_link(view) -> str:
     return f'<p class="original">{link}</p>'
 
 
-def launch_options(settings: Settings) -> dict:
+def launch_options(settings: Settings, is_article=lambda relative: False) -> dict:
     """Gradio `launch` arguments: login (throttled) when configured, uploads capped at the upload setting,
-    the page's script, no error details."""
+    the page's script, no error details; of the corpus folder only the files `is_article` names are served,
+    sandboxed (ui/originals.py)."""
+    from starlette.middleware import Middleware
+
     credentials = settings.credentials
     return {
+        "app_kwargs": {"middleware": [Middleware(CorpusFiles, corpus_dir=settings.corpus_dir, is_article=is_article)]},
         "auth": Login(*credentials) if credentials else None,
         "max_file_size": f"{int(settings.max_upload_mb * 1024)}kb",
         # "Open the original file" links point into the corpus folder, and only there.
@@ -498,4 +507,4 @@ def serve(settings: Settings, host: str, port: int) -> None:
     if handlers.assistant:
         handlers.assistant.embedder.encode_query("warm up")  # load the model now, not on the first question
     app = build_app(handlers).queue(default_concurrency_limit=2)
-    app.launch(server_name=host, server_port=port, **launch_options(settings))
+    app.launch(server_name=host, server_port=port, **launch_options(settings, handlers.is_original))
