@@ -226,6 +226,18 @@ def test_feedback_is_one_line_per_passage_verdict(handlers):
     assert max(len(line.encode()) for line in lines) < 1200  # no passage texts
 
 
+def test_feedback_note_shows_a_title_as_text_not_markdown(handlers):
+    title = "[Logga in](https://evil.example/login) ![x](https://evil.example/p.png) <b>Umeå</b> *nytt*"
+    (handlers.settings.corpus_dir / "lank.txt").write_text(f"{title}\n\nKommunen i Umeå har nya rutiner för allt.\n")
+    handlers.rebuild()
+    history, answers = ask(handlers, "Umeå nya rutiner för allt", k=5)
+    rank = next(h.rank for h in answers[-1].hits if h.citation.title == title)
+    note = handlers.feedback(answers, len(answers) - 1, rank, True)
+    shown = r"\[Logga in\](https://evil.example/login) \!\[x\](https://evil.example/p.png)"
+    shown += r" &lt;b&gt;Umeå&lt;/b&gt; \*nytt\*"
+    assert note == f"Thanks — feedback on [{rank}] {shown} saved."
+
+
 def test_feedback_stops_at_its_size_limit_with_a_message(handlers):
     handlers.settings = replace(handlers.settings, feedback_max_bytes=10_000)
     _, answers = ask(handlers, "Umeå rutiner", k=5)

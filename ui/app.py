@@ -15,7 +15,7 @@ from assistant.library import add_files, rebuild, source
 from assistant.settings import MODES, Settings
 from ui.login import Login
 from ui.originals import CorpusFiles
-from ui.render import CSS, LANGUAGE_NAMES, answer_html, markdown, source_html, status_markdown
+from ui.render import CSS, LANGUAGE_NAMES, answer_html, markdown, markdown_text, source_html, status_markdown
 
 EXAMPLES = [
     "Hur många socialsekreterare arbetar i Stockholms stad?",
@@ -239,7 +239,7 @@ class Handlers:
                     fh.write(line)
         except OSError as exc:
             return f"Feedback not saved: cannot write {path} ({exc.strerror or exc})."
-        return f"Thanks — feedback on [{hit.rank}] {hit.citation.title} saved."
+        return f"Thanks — feedback on [{hit.rank}] {markdown_text(hit.citation.title)} saved."
 
     def index_version(self) -> str:
         """When the index in use was built (its manifest's built_at): feedback and exports name it."""
@@ -264,9 +264,12 @@ class Handlers:
             return "Choose one or more .txt, .md or .html files first."
         named = [(getattr(f, "orig_name", None) or Path(str(f)).name, Path(str(f))) for f in files]
         report = add_files(self.settings, named)
-        lines = [f"Added {p}." for p in report.added]
-        lines += [f"{name}: already in the corpus as {where}; not added again." for name, where in report.duplicates]
-        lines += [f"{name}: not added — {why}." for name, why in report.rejected]
+        md = markdown_text  # the names are the user's
+        lines = [f"Added {md(p)}." for p in report.added]
+        lines += [
+            f"{md(name)}: already in the corpus as {md(where)}; not added again." for name, where in report.duplicates
+        ]
+        lines += [f"{md(name)}: not added — {why}." for name, why in report.rejected]
         if report.added:
             lines.append(self.rebuild(say, with_status=False))  # the page shows the status beside it
         return "\n\n".join(lines)
@@ -295,7 +298,7 @@ class Handlers:
         try:
             report = rebuild(self.settings, self.embedder, say=say)
         except AssistantError as exc:
-            return f"⚠️ Rebuild failed: {exc}"
+            return f"⚠️ Rebuild failed: {markdown_text(str(exc))}"
         finally:
             self._rebuild_lock.release()
         self.reload()

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from html import escape
 
 from assistant.answer import Answer, Hit
+
+# What can turn text into a link, an image, emphasis, code, a table or a heading in Markdown.
+_MARKDOWN = re.compile(r"([\\`*_\[\]#!|~])")
 
 LANGUAGE_NAMES = {"sv": "Svenska", "da": "Dansk", "en": "English", "nb": "Norsk"}
 CONTEXT_CHARS = 600  # source shown around the cited passage before "whole article" kicks in
@@ -192,6 +196,12 @@ def _around(text: str, lo: int, hi: int, start: int, end: int) -> tuple[int, int
         b = line if line > b - SOURCE_WINDOW_CHARS // 2 else b
         b -= len(text[end:b]) - len(text[end:b].rstrip("\n"))
     return a, b
+
+
+def markdown_text(text: str) -> str:
+    """`text` (a title, a file name, a message naming them) shown literally inside Markdown: its HTML escaped,
+    Markdown's punctuation backslashed, so "[x](https://…)" or "<img …>" in a title stays text."""
+    return _MARKDOWN.sub(r"\\\1", escape(text, quote=False))
 
 
 def status_markdown(manifest) -> str:
