@@ -525,7 +525,7 @@ def own_server(real_index, tmp_path):
 
 NEW_ARTICLE = (
     "Nytt badhus i Sundsvall\n\nSundsvalls kommun bygger ett nytt badhus vid Norrmalm. Badhuset öppnar i juni "
-    "2027 och får en femtiometersbassäng. Bygget kostar 400 miljoner kronor.\n"
+    "2027 och får en femtiometersbassäng. Bygget kostar 400 miljoner kronor. På skylten står $x^2$ och $$\\int f$$.\n"
 )
 SCREENSHOTS = Path(os.environ.get("UI_SCREENSHOTS", tempfile.gettempdir())) / "assistant-ui-screens"
 
@@ -616,6 +616,14 @@ def test_real_browser_short_answer_source_context_feedback_export_and_upload(own
         newest = page.locator("#chat .answer").last
         assert newest.locator(".hit-title").first.inner_text() == "Nytt badhus i Sundsvall"
         assert "juni 2027" in newest.locator(".short-answer").inner_text()
+        assert "$x^2$ och $$\\int f$$" in newest.locator(".hit-text").first.text_content()  # text, not maths
+        # An elliptical follow-up is read with the question before it, from the history the page sends back.
+        page.fill("#question textarea", "Och kostnaden?")
+        page.click("#ask-button")
+        page.wait_for_function("document.querySelectorAll('#chat .answer').length == 3", timeout=60_000)
+        follow_up = page.locator("#chat .answer").last
+        assert "Read as a follow-up" in follow_up.inner_text()
+        assert follow_up.locator(".hit-title").first.inner_text() == "Nytt badhus i Sundsvall"
         page.screenshot(path=str(SCREENSHOTS / "desktop-1400-full.png"), full_page=True)
 
         phone = browser.new_page(viewport={"width": 390, "height": 844})

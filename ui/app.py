@@ -348,7 +348,10 @@ def build_app(handlers: Handlers):
         where = gr.State(None)  # [turn, rank] of the passage open in the source panel
         with gr.Row(equal_height=False):
             with gr.Column(scale=3, min_width=320):
-                chatbot = gr.Chatbot(label="Conversation", height=600, elem_id="chat", autoscroll=False)
+                # No maths rendering: "$x$" in an article is text, not a formula.
+                chatbot = gr.Chatbot(
+                    label="Conversation", height=600, elem_id="chat", autoscroll=False, latex_delimiters=[]
+                )
                 with gr.Row():
                     question = gr.Textbox(
                         placeholder="Ask a question…", show_label=False, scale=5, elem_id="question", max_length=100_000
