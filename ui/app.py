@@ -1,5 +1,6 @@
 """The Gradio app. `Handlers` holds the logic (tested directly); `build_app` only wires it up."""
 
+import inspect
 import json
 import tempfile
 import threading
@@ -319,6 +320,10 @@ class Handlers:
         return sorted({a.title for a in self.assistant.index.articles.values()}) if self.assistant else []
 
 
+# The `ask` endpoint's arguments after the question, as Handlers.api_ask defaults them.
+ASK_DEFAULTS = [p.default for p in list(inspect.signature(Handlers.api_ask).parameters.values())[2:]]
+
+
 def _notice(message) -> str:
     return f'<p class="notice">{escape(str(message))}</p>'
 
@@ -328,12 +333,15 @@ def build_app(handlers: Handlers):
 
     class Blocks(gr.Blocks):
         def validate_inputs(self, block_fn, inputs):
-            """Too few values (an API call missing an argument): say so in words the client sees;
+            """A raw API call to `ask` may leave out the arguments after the question: they take their defaults
+            (gradio_client fills them in itself). Too few values otherwise: say so in words the client sees;
             Gradio's own message is meant for developers and reaches the client as null."""
+            if block_fn.name == "ask" and inputs:
+                inputs.extend(ASK_DEFAULTS[len(inputs) - 1 :])
             try:
                 super().validate_inputs(block_fn, inputs)
             except ValueError:
-                wanted = "question and k" if block_fn.name == "ask" else f"{len(block_fn.inputs)} values"
+                wanted = "at least the question" if block_fn.name == "ask" else f"{len(block_fn.inputs)} values"
                 raise gr.Error(f"Missing argument: send {wanted} (got {len(inputs)}).", print_exception=False) from None
 
     with Blocks(title="Nordic article assistant") as app:
