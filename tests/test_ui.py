@@ -616,6 +616,7 @@ def test_real_browser_short_answer_source_context_feedback_export_and_upload(own
         page.click("#add-button")
         page.wait_for_function("document.querySelector('#upload-note').innerText.includes('Rebuilt')", timeout=120_000)
         assert "Added uploads/badhus.txt" in page.locator("#upload-note").inner_text()
+        status_now = page.locator("#index-status").text_content()
         page.fill("#question textarea", "När öppnar det nya badhuset i Sundsvall?")
         page.click("#ask-button")
         page.wait_for_function("document.querySelectorAll('#chat .answer').length == 2", timeout=60_000)
@@ -634,6 +635,10 @@ def test_real_browser_short_answer_source_context_feedback_export_and_upload(own
 
         phone = browser.new_page(viewport={"width": 390, "height": 844})
         phone.goto(url)
+        # A page opened after the rebuild shows the rebuilt index, not the one the server started with.
+        phone.get_by_text("Add articles and index").click()
+        assert _wait_for(lambda: phone.locator("#index-status").text_content() == status_now), status_now
+        phone.get_by_text("Add articles and index").click()
         phone.fill("#question textarea", "Hvem er faglig koordinator i Billund?")
         phone.click("#ask-button")
         phone.wait_for_selector("#chat .answer", timeout=60_000)

@@ -324,6 +324,10 @@ class Handlers:
 ASK_DEFAULTS = [p.default for p in list(inspect.signature(Handlers.api_ask).parameters.values())[2:]]
 
 
+def _language_names(handlers: Handlers) -> str:
+    return ", ".join(LANGUAGE_NAMES.get(x, x) for x in handlers.languages())
+
+
 def _notice(message) -> str:
     return f'<p class="notice">{escape(str(message))}</p>'
 
@@ -375,9 +379,7 @@ def build_app(handlers: Handlers):
                     k = gr.Slider(1, 10, value=5, step=1, label="Passages (k)")
                     mode = gr.Radio(list(MODES), value=handlers.settings.mode, label="Retrieval mode")
                     languages = gr.CheckboxGroup(
-                        handlers.languages(),
-                        label="Languages",
-                        info=", ".join(LANGUAGE_NAMES.get(x, x) for x in handlers.languages()),
+                        handlers.languages(), label="Languages", info=_language_names(handlers)
                     )
                     articles = gr.Dropdown(handlers.article_titles(), multiselect=True, label="Only these articles")
                     with gr.Row():
@@ -445,14 +447,24 @@ def build_app(handlers: Handlers):
                 api_visibility="private",
             ).then(None, js=SCROLL_TO_PASSAGE)
 
+        def choices():
+            """The filters' choices as the index in use has them (another tab may have rebuilt it)."""
+            return (
+                gr.update(choices=handlers.article_titles()),
+                gr.update(choices=handlers.languages(), info=_language_names(handlers)),
+            )
+
+        # A page opened after a rebuild shows that index's status and choices, not those of the app's start.
+        app.load(lambda: (handlers.status(), *choices()), None, [status, articles, languages], api_visibility="private")
+
         def do_rebuild(progress=gr.Progress(track_tqdm=True)):  # noqa: B008 - Gradio's way to ask for progress
             progress(0, desc="Rebuilding index")
-            return handlers.rebuild(), gr.update(choices=handlers.article_titles())
+            return handlers.rebuild(), *choices()
 
         rebuild.click(
             do_rebuild,
             None,
-            [status, articles],
+            [status, articles, languages],
             concurrency_id="rebuild",
             concurrency_limit=1,
             api_visibility="private",
@@ -461,12 +473,12 @@ def build_app(handlers: Handlers):
         def do_upload(files, progress=gr.Progress(track_tqdm=True)):  # noqa: B008
             progress(0, desc="Adding articles")
             note = handlers.upload(files, say=lambda text: progress(None, desc=str(text)[:80]))
-            return note, handlers.status(), gr.update(choices=handlers.article_titles()), None
+            return note, handlers.status(), *choices(), None
 
         add.click(
             do_upload,
             [uploads],
-            [upload_note, status, articles, uploads],
+            [upload_note, status, articles, languages, uploads],
             concurrency_id="rebuild",
             concurrency_limit=1,
             api_visibility="private",
