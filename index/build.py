@@ -169,6 +169,8 @@ def _build(options: BuildOptions, index_dir: Path, embedder, say, progress: bool
     built = prepare_build(options, embedder, previous_index(lambda: load_index(index_dir), say), say, progress)
     faiss_index = make_faiss_index(built.vectors, options.hnsw_threshold)
     manifest = built.manifest(options, embedder, type(faiss_index).__name__)
+    # Builds replaced long ago go before this one is written too: on a full disk they hold the space it needs.
+    _retire_old_builds(index_dir, Path(os.path.realpath(index_dir)), None)
     folder, built.report.manifest, previous = _publish(
         index_dir, manifest, built.chunks, built.keys, built.corpus.articles, built.vectors, faiss_index, built.texts
     )

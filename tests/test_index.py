@@ -20,6 +20,7 @@ from assistant.settings import PROJECT_ROOT as PROJECT
 from assistant.settings import Settings
 from index import build as build_module
 from index.build import build_index
+from index.errors import BuildError
 from index.manifest import Chunking
 from index.store import load_index
 from index.windows import window_count, window_texts
@@ -387,6 +388,26 @@ def test_write_failures_say_one_line_and_leave_no_half_build(code, words, tiny_s
     assert_one_line_error(cli(monkeypatch, fake_embedder, *args), words)
     assert sorted(builds.iterdir()) == before
     assert len(load_index(tiny_settings.index_dir).articles) == 5
+
+
+def test_a_full_disk_is_freed_of_long_replaced_builds_before_the_next_write(tiny_settings, fake_embedder, monkeypatch):
+    build_index(tiny_settings, fake_embedder, say=quiet, progress=False)
+    replaced = tiny_settings.index_dir.resolve()
+    (tiny_settings.corpus_dir / "new.txt").write_text("Ny artikel\n\nEn helt ny text om Malmö och dess skolor.\n")
+    build_index(tiny_settings, fake_embedder, say=quiet, progress=False)
+    current = tiny_settings.index_dir.resolve()
+    long_ago = time.time() - 2 * build_module.GRACE_SECONDS
+    os.utime(replaced, (long_ago, long_ago))  # replaced long ago, but only a successful build would retire it
+
+    def full(*args):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr("index.store.build_bm25", full)
+    (tiny_settings.corpus_dir / "new.txt").write_text("Ny artikel\n\nEn annan text om Malmö och dess skolor.\n")
+    with pytest.raises(BuildError, match="No space left"):
+        build_index(tiny_settings, fake_embedder, say=quiet, progress=False)
+    assert not replaced.exists() and current.is_dir()  # the retry finds that space free
+    assert tiny_settings.index_dir.resolve() == current
 
 
 def test_an_index_under_a_file_is_one_line(tmp_path, tiny_corpus, fake_embedder, monkeypatch):
