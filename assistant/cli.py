@@ -272,9 +272,14 @@ def ask(question, k, mode, as_json, since, until, author, index_dir, store):
     help="Exit 1 unless the first mode's overall METRIC meets it, e.g. 'recall@5>=0.97', 'in_scope_refused<=0.01'. "
     "Repeatable.",
 )
-@click.option("--min-recall", type=float, default=None, help="Same as --require 'recall@5>=X'.")
+@click.option("--min-recall", type=click.FloatRange(0, 1), default=None, help="Same as --require 'recall@5>=X'.")
 @click.option(
-    "--misses", "most_misses", default=20, show_default=True, help="Misses listed per mode (--report lists all)."
+    "--misses",
+    "most_misses",
+    type=click.IntRange(min=0),
+    default=20,
+    show_default=True,
+    help="Misses listed per mode (--report lists all).",
 )
 @_folder_option(
     "--corpus",
@@ -298,6 +303,8 @@ def evaluate(
     if min_recall is not None:
         checks.append(Requirement("recall@5", ">=", min_recall, f"--min-recall {min_recall}"))
     test_queries = _eval_queries(queries, split)
+    if report_dir:
+        _writable_folder(report_dir)  # before the evaluation, not after it
     embedder = _build_eval_index(corpus_dir, index_dir, store) if corpus_dir is not None else None
     assistant = _assistant(index_dir, store, embedder)
     evaluation = Evaluation(assistant, test_queries, k)
@@ -316,17 +323,31 @@ def evaluate(
             "metrics": all_metrics if mode == "all" else all_metrics[mode],
             "queries": [_query_json(r, m) for m, rs in results.items() for r in rs],
         }
-        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        click.echo(plain_json(data))
     else:
         _print_eval(title, all_metrics, results, most_misses)
     if report_dir:
-        path = write_report(report_dir, all_metrics, results, title)
+        path = _writable_folder(report_dir, lambda: write_report(report_dir, all_metrics, results, title))
         click.echo(f"Report written to {path}", err=as_json)
     failures = [f for f in (c.failure(all_metrics[modes[0]]) for c in checks) if f]
     for failure in failures:
         click.echo(f"Failed ({modes[0]}, split {split}): {failure}", err=True)
     if failures:
         sys.exit(1)
+
+
+def _writable_folder(folder: Path, write=None):
+    """Make `folder` and check it takes a file (or run `write` into it): a problem is one line."""
+    import tempfile
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        if write is not None:
+            return write()
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as exc:
+        why = exc.strerror or exc
+        raise SettingsError(f"Cannot write into {folder} ({why}): choose another --report folder.") from None
 
 
 def _eval_queries(paths, split):
@@ -370,7 +391,7 @@ def _print_eval(title, all_metrics, results, most_misses):
     from assistant.eval import best_threshold
     from assistant.report import misses, table
 
-    click.echo(table(all_metrics, title))
+    click.echo(plain(table(all_metrics, title)))
     for m, rs in results.items():
         if m != "bm25" and any(r.query.out_of_scope for r in rs):
             threshold, oos, ins = best_threshold(rs)
@@ -382,7 +403,7 @@ def _print_eval(title, all_metrics, results, most_misses):
         lines = misses(rs)
         click.echo(f"\n{m}: {len(lines)} queries without a relevant passage in the top 5")
         for line in lines[:most_misses]:
-            click.echo("  " + line)
+            click.echo("  " + plain(line))  # titles and passages come from the corpus
         if len(lines) > most_misses:
             click.echo(f"  ... and {len(lines) - most_misses} more (--misses N, or all of them with --report DIR)")
 
@@ -451,7 +472,7 @@ def _ids_in(path: Path) -> set[str]:
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind; 0.0.0.0 exposes it.")
-@click.option("--port", default=7860, show_default=True, type=int)
+@click.option("--port", default=7860, show_default=True, type=click.IntRange(1, 65535))
 @index_option
 @store_option
 @user_errors
@@ -461,11 +482,28 @@ def serve(host, port, index_dir, store):
     from ui.app import serve as serve_ui
 
     settings = Settings.from_env(index_dir=index_dir, store=store)
+    _check_bindable(host, port)  # before a first build that may take minutes
     if not settings.index_store().exists():
         click.echo(f"No index at {settings.index_store().label} yet: building it first.")
         rebuild(settings, say=say)
     click.echo(f"Serving on http://{host}:{port}")
-    serve_ui(settings, host, port)
+    try:
+        serve_ui(settings, host, port)
+    except OSError as exc:  # taken since the check
+        raise SettingsError(f"Cannot serve on {host}:{port} ({exc}): choose another --port or --host.") from None
+
+
+def _check_bindable(host: str, port: int) -> None:
+    import socket
+
+    try:
+        with socket.create_server((host, port)):
+            pass
+    except OSError as exc:
+        raise SettingsError(
+            f"Cannot serve on {host}:{port} ({exc.strerror or exc}): choose another --port, or stop what uses it, "
+            "or a --host of this machine."
+        ) from None
 
 
 if __name__ == "__main__":

@@ -68,6 +68,22 @@ def test_serve_refuses_to_start_with_a_bad_setting(tmp_path):
     ]
 
 
+def test_serve_on_a_port_in_use_or_out_of_range_is_one_line(tmp_path):
+    import socket
+
+    env = {**os.environ, "ASSISTANT_INDEX": str(tmp_path / "index")}  # no index: the check comes before a build
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            _cli("serve", "--port", str(port)), env=env, capture_output=True, text=True, timeout=120
+        )
+    assert result.returncode == 2 and result.stdout == "" and not (tmp_path / "index").exists()
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(f"Error: Cannot serve on 127.0.0.1:{port} (") and "choose another --port" in line
+    result = run("serve", "--port", "99999")
+    assert result.exit_code == 2 and "99999 is not in the range 1<=x<=65535" in result.output
+
+
 def test_build_and_ask_print_no_terminal_escape_codes_from_the_corpus(tiny_settings, fake_embedder, monkeypatch):
     (tiny_settings.corpus_dir / "evil.txt").write_text(
         "Elak \x1b]0;pwned\x07titel\n\nUmeå kommun \x1b[31mröd text\x1b[0m och \x1b[2J rensad skärm \x9b1m här.\n"
@@ -97,6 +113,14 @@ def test_build_and_ask_print_no_terminal_escape_codes_from_the_corpus(tiny_setti
         else:
             assert "Elak titel" in result.output and "röd text" in result.output
             assert "\x1b[32m" in result.output  # our own highlight colour stays
+    queries = tiny_settings.corpus_dir.parent / "q.jsonl"
+    queries.write_text(json.dumps({"id": "m", "query": "Umeå röd text skärm", "answer_contains": ["Eva Lind"]}))
+    for extra in ([], ["--json"]):  # a miss lists the passage that came first, with its title
+        args = ["eval", str(queries), "--mode", "bm25", "--k", "1", "--index", str(tiny_settings.index_dir), *extra]
+        result = CliRunner().invoke(main, args, color=True)
+        assert result.exit_code == 0 and "Elak" in result.output, result.output
+        for code in ("\x1b]", "\x07", "\x1b[31m", "\x1b[2J", "\x9b"):
+            assert code not in result.output, (code, extra)
 
 
 def test_options_are_read_from_the_environment(tmp_path):
