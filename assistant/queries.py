@@ -214,13 +214,23 @@ def _load_jsonl(path: Path) -> list[EvalQuery]:
     return queries
 
 
+KEYS = ("id", "query", "lang", "answer_contains", "articles", "split", "history", "kind", "source", "start", "end")
+
+
 def _query(row) -> EvalQuery:
     if not isinstance(row, dict):
         raise ValueError("not a JSON object")
+    unknown = [key for key in row if key not in KEYS]
+    if unknown:  # a misspelt "answer_contains" would silently make the query an out-of-scope one
+        raise ValueError(f"unknown field {unknown[0]!r} (the fields are {', '.join(KEYS)})")
+    if not isinstance(row["id"], str | int) or isinstance(row["id"], bool):
+        raise ValueError("id must be text or a whole number")
+    if not isinstance(row["query"], str) or not isinstance(row.get("lang", ""), str):
+        raise ValueError("query and lang must be text")
     query = EvalQuery(
         id=str(row["id"]),
-        query=str(row["query"]),
-        lang=str(row.get("lang", "")),
+        query=row["query"],
+        lang=row.get("lang", ""),
         answer_contains=tuple(_strings(row.get("answer_contains", []), "answer_contains")),
         articles=tuple(_strings(row.get("articles", []), "articles")),
         split=_choice(row, "split", SPLITS),

@@ -97,11 +97,18 @@ def test_malformed_lines_are_reported_with_numbers(tmp_path):
         '{"id": "b", "lang": "sv"}\n'
         '{"id": "c", "query": "q", "answer_contains": "not a list"}\n'
         '{"id": "a", "query": "dup", "answer_contains": []}\n'
+        '{"id": "d", "query": "Vem?", "answer_contain": ["x"]}\n'
+        '{"id": "e", "query": null}\n'
+        '{"id": null, "query": "Vem?"}\n'
+        '{"id": "f", "query": "Vem?", "lang": 7}\n'
     )
     with pytest.raises(QueryFileError) as err:
         load_queries(path)
     message = str(err.value)
-    for fragment in ("line 2", "line 3: missing field 'query'", "line 4", "line 5: duplicate id a"):
+    fragments = ["line 2", "line 3: missing field 'query'", "line 4", "line 5: duplicate id a"]
+    fragments += ["line 6: unknown field 'answer_contain' (the fields are id, query,", "line 7: query and lang must be"]
+    fragments += ["line 8: id must be text or a whole number", "line 9: query and lang must be text"]
+    for fragment in fragments:
         assert fragment in message
 
 
