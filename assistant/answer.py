@@ -11,6 +11,7 @@ import re
 import unicodedata
 from collections import OrderedDict
 from dataclasses import asdict, dataclass, field, replace
+from datetime import date
 from pathlib import Path
 from typing import NamedTuple
 
@@ -149,9 +150,17 @@ def checked_date(value, name: str) -> str | None:
     """A date bound as given (YYYY, YYYY-MM or YYYY-MM-DD), or None when not set."""
     if value is None or value == "":
         return None
-    if not isinstance(value, str) or not _DATE_BOUND.fullmatch(value.strip()):
+    if not isinstance(value, str) or not _DATE_BOUND.fullmatch(value.strip()) or not _real_date(value.strip()):
         raise QuestionError(f"{name} must be a date like 2019, 2019-09 or 2019-09-30; got {value!r:.40}.")
     return value.strip()
+
+
+def _real_date(bound: str) -> bool:
+    try:  # 2019-02-30 and year 0000 have the right form but name no day
+        date.fromisoformat((bound + "-01-01")[:10])
+    except ValueError:
+        return False
+    return True
 
 
 def last_question(history) -> str | None:
@@ -229,7 +238,11 @@ class Assistant:
         if mode not in MODES:
             raise QuestionError(f"Unknown mode {mode!r}: use one of {', '.join(MODES)}.")
         question, notices = clean_question(question, self.settings.max_question_chars)
+        if all(dates) and dates[1] < dates[0][: len(dates[1])]:
+            raise QuestionError(f"until ({dates[1]}) is before since ({dates[0]}): swap them.")
         mask = self._mask(languages, article_ids, *dates, author)
+        if mask is not None and not mask.any():
+            raise QuestionError("No article matches these filters (language, articles, dates, author): widen them.")
         tries = [self._search(text, mode, k, mask) for text in search_texts(question, history, self._languages)]
         best = tries[0]
         if len(tries) > 1 and tries[1].reading > best.reading + FOLLOW_UP_GAIN:

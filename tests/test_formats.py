@@ -138,9 +138,13 @@ def test_filters_by_date_and_author(archive_assistant):
     assert sources(until="2019-09-30") == {"nyheter-vardcentral.html", "skolbibliotek.docx"} & sources()
     assert sources(since="2017-06", until="2017-06") == {"skolbibliotek.docx"}
     assert sources(author="lena") == {"skolbibliotek.docx"}
-    assert sources(author="nobody") == set()
-    with pytest.raises(QuestionError, match="since must be a date"):
-        archive_assistant.ask("kommunen", since="last week")
+    with pytest.raises(QuestionError, match="No article matches these filters"):
+        sources(author="nobody")  # said, not answered "nothing relevant"
+    for bad in ("last week", "2019-02-30", "0000"):  # the last two have the form but name no day
+        with pytest.raises(QuestionError, match="since must be a date"):
+            archive_assistant.ask("kommunen", since=bad)
+    with pytest.raises(QuestionError, match=r"until \(2019-12\) is before since \(2020\): swap them"):
+        archive_assistant.ask("kommunen", since="2020", until="2019-12")
 
 
 def test_cli_filters_and_bad_date(archive_assistant, monkeypatch):
