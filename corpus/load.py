@@ -37,6 +37,7 @@ SUFFIXES = TEXT_SUFFIXES + HTML_SUFFIXES + BINARY_SUFFIXES
 LONG_TITLE_CHARS = 300  # a first line this long is text, not a title (a file that is one long line)
 TITLE_PREFIX_CHARS = 80  # such an article is titled by the first words of that line
 _GONE = "it disappeared while the corpus was being read"
+_OUTSIDE = "it is a link that points outside the corpus folder"
 _NO_TEXT = "it has no article text (only markup, scripts or boilerplate)"
 _BOMS = (  # longest first: the UTF-32 LE mark starts with the UTF-16 LE one
     (b"\xff\xfe\x00\x00", "UTF-32", "UTF-32"),
@@ -190,17 +191,35 @@ class _Unusable(Exception):
 
 
 def _candidates(corpus_dir: Path, skipped: list[Skipped]) -> list[Path]:
-    """Paths with a corpus suffix, sorted. Linked folders are not entered (no loops); a folder
-    that cannot be listed is reported instead of silently missing."""
+    """Paths with a corpus suffix, sorted. Linked folders are not entered (no loops, no file read
+    twice: one linking inside the corpus holds files read where they are); one linking outside it
+    is reported like a file link leaving it, and a folder that cannot be listed is reported too,
+    instead of silently missing."""
 
     def unreadable(exc: OSError) -> None:
         relative = Path(exc.filename).relative_to(corpus_dir).as_posix() if exc.filename else str(corpus_dir)
         skipped.append(Skipped(_printable(relative) + "/", f"the folder cannot be read ({_why(exc)})"))
 
-    found = []
+    root, found, linked_out = corpus_dir.resolve(), [], []
     for folder, dirnames, filenames in os.walk(corpus_dir, onerror=unreadable):
         found += [Path(folder, n) for n in dirnames + filenames if os.path.splitext(n)[1].lower() in SUFFIXES]
+        # A linked folder with a corpus suffix is a candidate above and reported by _read.
+        linked_out += [
+            Path(folder, n)
+            for n in dirnames
+            if os.path.splitext(n)[1].lower() not in SUFFIXES and _links_outside(Path(folder, n), root)
+        ]
+    for path in sorted(linked_out):
+        skipped.append(Skipped(_printable(path.relative_to(corpus_dir).as_posix()) + "/", _OUTSIDE))
     return sorted(found)
+
+
+def _links_outside(path: Path, root: Path) -> bool:
+    """Whether `path` is a symbolic link to somewhere outside the corpus folder."""
+    try:
+        return path.is_symlink() and not path.resolve(strict=True).is_relative_to(root)
+    except (OSError, RuntimeError):  # gone or looping since os.walk listed it: nothing to read there
+        return False
 
 
 def _read(path: Path, relative: str, root: Path, options: LoadOptions) -> bytes:
@@ -218,7 +237,7 @@ def _read(path: Path, relative: str, root: Path, options: LoadOptions) -> bytes:
     except OSError as exc:
         raise _Unusable(_why(exc)) from None
     if not inside:
-        raise _Unusable("it is a link that points outside the corpus folder")
+        raise _Unusable(_OUTSIDE)
     data = _read_bytes(path, options.max_file_bytes, options.max_file_mb)
     if not data.strip():
         raise _Unusable("it is empty")
@@ -309,13 +328,18 @@ def _printable(relative: str) -> str:
 
 
 _BLOCK_TAGS = re.compile(r"</?(p|div|h[1-6]|li|ul|ol|br|tr|td|section|article|header|footer|title|blockquote)\b", re.I)
+_HIDDEN_START = re.compile(r"<!--|<(script|style)\b", re.I)
+_HIDDEN_END = {name: re.compile(rf"</{name}\s*>", re.I) for name in ("script", "style")}
+_TAG = re.compile(r"<[^>]*>")
+_OPEN_TAG = re.compile(r"<[A-Za-z/!?]")
+_ENTITY = re.compile(r"&#?\w+;")
 
 
 def blank_html(html: str) -> str:
     """Replace markup by whitespace of the same length, so offsets still point into the file.
 
-    Block tags become a newline (paragraph break), scripts and styles vanish, entities are
-    decoded and padded with spaces.
+    Block tags become a newline (paragraph break), scripts, styles and comments vanish, entities
+    are decoded and padded with spaces. Linear in the page's length, whatever its markup.
     """
     import html as htmllib
 
@@ -323,10 +347,32 @@ def blank_html(html: str) -> str:
         tag = match.group(0)
         return ("\n" if _BLOCK_TAGS.match(tag) else " ") + " " * (len(tag) - 1)
 
-    text = re.sub(r"<(script|style)\b.*?</\1\s*>", lambda m: " " * len(m.group(0)), html, flags=re.S | re.I)
-    text = re.sub(r"<!--.*?-->", lambda m: " " * len(m.group(0)), text, flags=re.S)
-    text = re.sub(r"<[^>]*>", blank, text)
-    return re.sub(r"&#?\w+;", lambda m: htmllib.unescape(m.group(0)).ljust(len(m.group(0))), text)
+    text = _blank_hidden(html)
+    # Tags only up to the last ">": the search for the ">" of each "<" after it would run to the
+    # end of the page every time (quadratic on a page of unclosed tags). A tag still open there
+    # runs to the end of the page, as a browser reads it; a "<" that starts no tag ("a < b") stays.
+    last = text.rfind(">") + 1
+    tail = _OPEN_TAG.search(text, last)
+    cut = tail.start() if tail else len(text)
+    text = _TAG.sub(blank, text[:last]) + text[last:cut] + " " * (len(text) - cut)
+    return _ENTITY.sub(lambda m: htmllib.unescape(m.group(0)).ljust(len(m.group(0))), text)
+
+
+def _blank_hidden(html: str) -> str:
+    """`html` with scripts, styles and comments blanked, in one left-to-right scan. One left
+    open runs to the end of the page, as a browser reads it."""
+    parts, pos = [], 0
+    while start := _HIDDEN_START.search(html, pos):
+        if start.group(1):
+            close = _HIDDEN_END[start.group(1).lower()].search(html, start.end())
+            end = close.end() if close else len(html)
+        else:
+            close = html.find("-->", start.end())
+            end = close + 3 if close >= 0 else len(html)
+        parts += [html[pos : start.start()], " " * (end - start.start())]
+        pos = end
+    parts.append(html[pos:])
+    return "".join(parts)
 
 
 def articles_from_text(text: str, source: str) -> list[Article]:

@@ -27,6 +27,18 @@ def extract_docx(data: bytes) -> Extracted:
         raise Unreadable("it is not a readable Word (.docx) file (damaged or another format)") from None
     except Exception as exc:  # noqa: BLE001 - lxml and zip errors of a damaged file: one line, never a traceback
         raise Unreadable(f"it is a damaged Word file ({type(exc).__name__})") from None
+    try:
+        # python-docx parses the body lazily: a bad table cell (gridSpan="abc", a vMerge in the
+        # first row) only raises here, while the rows are read.
+        return _extracted(document)
+    except Unreadable:
+        raise
+    except Exception as exc:  # noqa: BLE001 - as above: one line for a damaged file, never a traceback
+        raise Unreadable(f"it is a damaged Word file ({type(exc).__name__})") from None
+
+
+def _extracted(document) -> Extracted:
+    """The blocks, title, date and author of an opened document."""
     title, blocks = "", []
     for text, style in _paragraphs(document):
         text = " ".join(text.split())

@@ -105,6 +105,21 @@ def test_bad_files_are_skipped_with_reasons(tiny_corpus, tmp_path):
     assert len(result.articles) == 5  # everything else still loads
 
 
+def test_a_linked_folder_leaving_the_corpus_is_reported_and_one_inside_read_once(tiny_corpus, tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "secret.txt").write_text("Hemlig artikel\n\nEtt dokument i en mapp utanför korpusen.\n")
+    (tiny_corpus / "sub").mkdir()
+    (tiny_corpus / "sub" / "linked").symlink_to(elsewhere)
+    (tiny_corpus / "again").symlink_to(".")  # stays inside: its files are read where they are, once
+    result = load_corpus(tiny_corpus)
+    assert [(s.path, s.reason) for s in result.skipped] == [
+        ("sub/linked/", "it is a link that points outside the corpus folder")
+    ]
+    assert "Hemlig artikel" not in by_title(result)
+    assert len(result.articles) == 5 and sorted(result.files) == ["archive.txt", "holstebro.txt", "page.html"]
+
+
 def test_missing_or_empty_corpus_is_a_clear_error(tmp_path):
     with pytest.raises(CorpusError, match="does not exist"):
         load_corpus(tmp_path / "nope")

@@ -6,7 +6,12 @@ saved news page with menus and a cookie banner, a PDF with a running header, a W
 
 from __future__ import annotations
 
+import io
 import shutil
+import signal
+import time
+import zipfile
+from contextlib import contextmanager
 from dataclasses import replace
 
 import pytest
@@ -206,6 +211,90 @@ def test_unreadable_pdf_and_word_files_are_skipped_with_a_reason(archive):
     assert "Word" in reasons["not-really.docx"] and "Word" in reasons["text.docx"]
     assert reasons["empty.pdf"] == "it is empty"
     assert all("\n" not in r and "Traceback" not in r for r in reasons.values())
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        '<w:tcPr><w:gridSpan w:val="abc"/>',  # python-docx: invalid literal for int()
+        "<w:tcPr><w:vMerge/>",  # a merge continuing from above the first row: "no tr above topmost tr"
+    ],
+)
+def test_a_word_file_with_a_damaged_table_is_skipped_and_the_rest_indexed(tmp_path, damage):
+    import docx
+
+    folder = tmp_path / "c"
+    folder.mkdir()
+    (folder / "good.txt").write_text("Rubrik\n\nEn hel artikel om skolan.\n")
+    document = docx.Document()
+    document.add_paragraph("Protokoll")
+    document.add_paragraph("Styrelsen beslutade att bygga en ny skola.")
+    table = document.add_table(rows=2, cols=2)
+    table.cell(0, 0).text, table.cell(1, 1).text = "Kostnad", "12 miljoner"
+    good = io.BytesIO()
+    document.save(good)
+    damaged = io.BytesIO()
+    with zipfile.ZipFile(good) as zin, zipfile.ZipFile(damaged, "w") as zout:
+        for item in zin.infolist():
+            data = zin.read(item.filename)
+            if item.filename == "word/document.xml":
+                data = data.decode().replace("<w:tcPr>", damage, 1).encode()
+            zout.writestr(item, data)
+    (folder / "bad.docx").write_bytes(damaged.getvalue())
+    result = load_corpus(folder)
+    assert [(s.path, s.reason) for s in result.skipped] == [("bad.docx", "it is a damaged Word file (ValueError)")]
+    assert [a.source for a in result.articles] == ["good.txt"]
+
+
+@contextmanager
+def deadline(seconds: float):
+    """Interrupt the block after `seconds` (the regular-expression engine checks for signals)."""
+
+    def stop(*_):
+        raise TimeoutError(f"still running after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, stop)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.mark.parametrize("unit", ["<script>x", "<STYLE>x", "<!--x", "<x"])
+def test_a_page_of_unclosed_scripts_is_blanked_in_linear_time_and_skipped(tmp_path, unit):
+    from corpus.load import blank_html
+
+    page = unit * (1_000_000 // len(unit))  # 1 MB: the old regular expressions took minutes on it
+    started = time.perf_counter()
+    with deadline(10):
+        blanked = blank_html(page)
+    assert time.perf_counter() - started < 2
+    assert len(blanked) == len(page) and not blanked.strip()  # left open: hidden to the end, as a browser does
+    folder = tmp_path / "c"
+    folder.mkdir()
+    (folder / "good.txt").write_text("Rubrik\n\nEn hel artikel om skolan.\n")
+    (folder / "scripts.html").write_text(page)
+    with deadline(20):
+        result = load_corpus(folder)
+    assert [(s.path, s.reason) for s in result.skipped] == [
+        ("scripts.html", "it has no article text (only markup, scripts or boilerplate)")
+    ]
+    assert [a.source for a in result.articles] == ["good.txt"]
+
+
+def test_blanking_hides_scripts_styles_and_comments_and_keeps_offsets():
+    from corpus.load import blank_html
+
+    page = (
+        "<p>Före</p><SCRIPT type=x>alert(1) <b>ej</b></script ><style>p {color: red}</STYLE>"
+        "<!-- <script> i en kommentar --><p>Efter &amp; 3 &lt; 4</p><script>ingen slutrad"
+    )
+    blanked = blank_html(page)
+    assert len(blanked) == len(page)
+    assert blanked.split() == ["Före", "Efter", "&", "3", "<", "4"]
+    assert blanked[page.index("Efter") :].startswith("Efter")
 
 
 def test_a_page_the_extractor_finds_nothing_in_is_read_the_old_way(tmp_path, monkeypatch):
