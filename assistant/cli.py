@@ -433,6 +433,8 @@ def feedback_queries(feedback, out):
     """
     from assistant.queries import queries_from_feedback
 
+    if out and out.exists() and out.resolve() == feedback.resolve():
+        raise QueryFileError(f"--out {out} is the feedback file itself: name another file for the candidates.")
     found = queries_from_feedback(feedback, _ids_in(out) if out else set())
     for reason in _capped(found.skipped):
         click.secho(f"Skipped {reason}", fg="yellow", err=True)

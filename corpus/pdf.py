@@ -29,8 +29,12 @@ class _Line:
 
 def extract_pdf(data: bytes) -> Extracted:
     """The PDF's paragraphs with page numbers; Unreadable when damaged, encrypted or without text."""
+    import logging
+
     from pypdf import PdfReader
 
+    # pypdf logs what it repairs ("EOF marker not found") on its own; the skip line says what matters.
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
     try:
         reader = PdfReader(io.BytesIO(data))
         # Many PDFs are encrypted only against editing: the empty password opens them for reading.

@@ -606,6 +606,14 @@ def test_feedback_queries_survives_bad_feedback_files(tmp_path, name):
     assert "0 new candidate queries" in again.output and len(load_queries(out)) == 2  # nothing appended twice
 
 
+def test_feedback_queries_never_append_to_the_feedback_file_itself(tmp_path):
+    feedback = write_jsonl(tmp_path / "feedback.jsonl", [GOOD_OLD])
+    before = feedback.read_bytes()
+    result = CliRunner().invoke(main, ["feedback-queries", str(feedback), "--out", str(tmp_path / "." / feedback.name)])
+    assert result.exit_code == 2 and result.output.count("\n") == 1 and "is the feedback file itself" in result.output
+    assert feedback.read_bytes() == before
+
+
 def test_feedback_picks_the_liked_passage_and_keeps_distinct_passages_apart(tmp_path):
     two = [{"text": "Första."}, {"text": "Andra stycket.", "highlight": "Andra … stycket"}]
     rows = [

@@ -188,7 +188,7 @@ def test_a_file_with_some_copied_articles_keeps_the_rest(tmp_path):
     assert [(d.path, d.reason) for d in result.duplicates] == [("b.txt", "'Första' is a copy of a.txt")]
 
 
-def test_unreadable_pdf_and_word_files_are_skipped_with_a_reason(archive):
+def test_unreadable_pdf_and_word_files_are_skipped_with_a_reason(archive, caplog):
     from pypdf import PdfReader, PdfWriter
 
     fx.scanned_pdf(archive / "scan.pdf")
@@ -211,6 +211,7 @@ def test_unreadable_pdf_and_word_files_are_skipped_with_a_reason(archive):
     assert "Word" in reasons["not-really.docx"] and "Word" in reasons["text.docx"]
     assert reasons["empty.pdf"] == "it is empty"
     assert all("\n" not in r and "Traceback" not in r for r in reasons.values())
+    assert not [r.getMessage() for r in caplog.records if r.name.startswith("pypdf")]  # the skip line says it all
 
 
 @pytest.mark.parametrize(
