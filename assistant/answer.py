@@ -232,6 +232,8 @@ class Assistant:
         (undated ones drop out); `author` keeps articles whose author contains it (any case).
         """
         k = checked_k(k)
+        if history is not None and not isinstance(history, list | tuple):
+            raise QuestionError("history must be a list of earlier questions or chat messages, oldest first.")
         self._refresh()
         dates = checked_date(since, "since"), checked_date(until, "until")
         mode = mode or self.settings.mode
@@ -378,6 +380,8 @@ class Assistant:
 
     def context(self, chunk_id: str, before: int = 1, after: int = 1) -> list[Chunk]:
         """The chunk with its neighbours in the same article ("show more")."""
+        if chunk_id not in self._by_id:
+            raise QuestionError(f"No passage {chunk_id!r:.60} in this index: ask the question again.")
         chunk = self.index.chunks[self._by_id[chunk_id]]
         siblings = [c for c in self.index.chunks if c.article_id == chunk.article_id]
         return [c for c in siblings if chunk.position - before <= c.position <= chunk.position + after]

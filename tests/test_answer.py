@@ -62,6 +62,13 @@ def test_context_returns_neighbours_of_the_same_article(tiny_settings, fake_embe
     assert positions(before=0, after=2) == [1, 2, 3]
     assert positions(before=1, after=0) == [0, 1]
     assert positions(before=0, after=0) == [1]
+    with pytest.raises(QuestionError, match="No passage 'gone' in this index"):
+        assistant.context("gone")
+
+
+def test_history_must_be_a_list(tiny_assistant):
+    with pytest.raises(QuestionError, match="history must be a list"):
+        tiny_assistant.ask("Och i Farsta?", history="Vem leder arbetet?")  # not read letter by letter
 
 
 def test_question_hygiene():
