@@ -290,11 +290,15 @@ def _load_beir(folder: Path) -> list[EvalQuery]:
         for line in (folder / "queries.jsonl").read_text(encoding="utf-8").splitlines():
             if line.strip():
                 row = json.loads(line)
+                if not isinstance(row["text"], str) or not row["text"].strip():
+                    raise ValueError(f"query {row['_id']!r:.40} has no text")
                 ids = tuple(sorted(qrels.get(str(row["_id"]), ())))
                 lang = (row.get("metadata") or {}).get("lang", "")
                 queries.append(EvalQuery(str(row["_id"]), row["text"], lang, articles=ids, chunks=ids))
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise QueryFileError(f"{folder} is not a readable BEIR folder: {exc!r}.") from None
+    if not queries:
+        raise QueryFileError(f"{folder / 'queries.jsonl'} holds no queries.")
     return queries
 
 

@@ -134,6 +134,10 @@ def test_beir_folder(tmp_path):
     (tmp_path / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n1\tart1\t1\n1\tart2\t0\n")
     queries = {q.id: q for q in load_queries(tmp_path)}
     assert queries["1"].articles == ("art1",) and queries["2"].out_of_scope
+    for content, message in (("\n", "holds no queries"), ('{"_id": "3", "text": 42}\n', "query '3' has no text")):
+        (tmp_path / "queries.jsonl").write_text(content)
+        with pytest.raises(QueryFileError, match=message):
+            load_queries(tmp_path)
 
 
 def test_feedback_thumbs_up_becomes_a_candidate(tmp_path):
