@@ -140,6 +140,11 @@ class Judge:
                     warnings.append(f"{q.id}: no passage covers {q.source}:{q.start}-{q.end} (counts as a miss)")
                 continue
             if q.articles or q.chunks:
+                unknown = [a for a in q.articles if a not in self._by_article and a not in self._ids]
+                if unknown and not self.relevant(q):
+                    dead.append(f"{q.id} (no article {unknown[0]!r} in it)")
+                elif unknown:
+                    warnings.append(f"{q.id}: no article {unknown[0]!r} in this index")
                 continue
             phrases = {p: self.containing(p) for p in q.answer_contains}
             for phrase, found in phrases.items():

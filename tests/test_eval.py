@@ -352,6 +352,14 @@ def test_a_title_only_phrase_is_a_warning_and_only_unmatchable_queries_fail(tmp_
     assert "ok" not in str(err.value).split("index:")[1]
 
 
+def test_queries_naming_articles_the_index_lacks_are_warned_or_refused(tmp_path):
+    judge = Judge(SPAN_CHUNKS)
+    partly = EvalQuery("partly", "?", "sv", articles=("a", "nej"))
+    assert judge.check([partly], tmp_path / "q.jsonl") == ["partly: no article 'nej' in this index"]
+    with pytest.raises(QueryFileError, match=r"1 of 2 queries can never be found in this index: gone \(no article 'x'"):
+        judge.check([partly, EvalQuery("gone", "?", "sv", articles=("x",))], tmp_path / "q.jsonl")
+
+
 def test_span_checks_name_unknown_files_and_uncovered_spans(tmp_path):
     judge = Judge(SPAN_CHUNKS)
     straddling = EvalQuery("s", "?", "sv", source="visum.txt", start=90, end=110)
