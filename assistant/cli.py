@@ -304,7 +304,7 @@ def evaluate(
         checks.append(Requirement("recall@5", ">=", min_recall, f"--min-recall {min_recall}"))
     test_queries = _eval_queries(queries, split)
     if report_dir:
-        _writable_folder(report_dir)  # before the evaluation, not after it
+        _check_report_folder(report_dir)
     embedder = _build_eval_index(corpus_dir, index_dir, store) if corpus_dir is not None else None
     assistant = _assistant(index_dir, store, embedder)
     evaluation = Evaluation(assistant, test_queries, k)
@@ -327,7 +327,10 @@ def evaluate(
     else:
         _print_eval(title, all_metrics, results, most_misses)
     if report_dir:
-        path = _writable_folder(report_dir, lambda: write_report(report_dir, all_metrics, results, title))
+        try:
+            path = write_report(report_dir, all_metrics, results, title)
+        except OSError as exc:
+            raise _report_error(report_dir, exc) from None
         click.echo(f"Report written to {path}", err=as_json)
     failures = [f for f in (c.failure(all_metrics[modes[0]]) for c in checks) if f]
     for failure in failures:
@@ -336,18 +339,19 @@ def evaluate(
         sys.exit(1)
 
 
-def _writable_folder(folder: Path, write=None):
-    """Make `folder` and check it takes a file (or run `write` into it): a problem is one line."""
+def _report_error(folder: Path, exc: OSError) -> SettingsError:
+    return SettingsError(f"Cannot write into {folder} ({exc.strerror or exc}): choose another --report folder.")
+
+
+def _check_report_folder(folder: Path) -> None:
+    """Make the report's folder and check it takes a file: before the evaluation, not after it."""
     import tempfile
 
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        if write is not None:
-            return write()
         tempfile.TemporaryFile(dir=folder).close()
     except OSError as exc:
-        why = exc.strerror or exc
-        raise SettingsError(f"Cannot write into {folder} ({why}): choose another --report folder.") from None
+        raise _report_error(folder, exc) from None
 
 
 def _eval_queries(paths, split):
@@ -433,7 +437,7 @@ def feedback_queries(feedback, out):
     """
     from assistant.queries import queries_from_feedback
 
-    if out and out.exists() and out.resolve() == feedback.resolve():
+    if out and out.exists() and out.samefile(feedback):
         raise QueryFileError(f"--out {out} is the feedback file itself: name another file for the candidates.")
     found = queries_from_feedback(feedback, _ids_in(out) if out else set())
     for reason in _capped(found.skipped):
@@ -489,17 +493,16 @@ def serve(host, port, index_dir, store):
         click.echo(f"No index at {settings.index_store().label} yet: building it first.")
         rebuild(settings, say=say)
     click.echo(f"Serving on http://{host}:{port}")
-    try:
-        serve_ui(settings, host, port)
-    except OSError as exc:  # taken since the check
-        raise SettingsError(f"Cannot serve on {host}:{port} ({exc}): choose another --port or --host.") from None
+    serve_ui(settings, host, port)
 
 
 def _check_bindable(host: str, port: int) -> None:
+    """Refuse a host or port the server could not listen on, with what to do."""
     import socket
 
     try:
-        with socket.create_server((host, port)):
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]  # "::1" is IPv6
+        with socket.create_server((host, port), family=family):
             pass
     except OSError as exc:
         raise SettingsError(

@@ -219,13 +219,14 @@ def _load_jsonl(path: Path) -> list[EvalQuery]:
     return queries
 
 
+# The fields of a query line; any other is refused (a "_"-prefixed one is a comment and ignored).
 KEYS = ("id", "query", "lang", "answer_contains", "articles", "split", "history", "kind", "source", "start", "end")
 
 
 def _query(row) -> EvalQuery:
     if not isinstance(row, dict):
         raise ValueError("not a JSON object")
-    unknown = [key for key in row if key not in KEYS]
+    unknown = [key for key in row if key not in KEYS and not str(key).startswith("_")]
     if unknown:  # a misspelt "answer_contains" would silently make the query an out-of-scope one
         raise ValueError(f"unknown field {unknown[0]!r} (the fields are {', '.join(KEYS)})")
     if not isinstance(row["id"], str | int) or isinstance(row["id"], bool):

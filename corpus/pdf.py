@@ -8,12 +8,16 @@ back on most pages (the running header, "Side 2 af 3") are furniture and are dro
 from __future__ import annotations
 
 import io
+import logging
 import re
 from collections import Counter
 from dataclasses import dataclass
 
 from corpus.document import Block, Extracted, Unreadable, titled
 from corpus.meta import metadata_date
+
+# pypdf logs what it repairs ("EOF marker not found") on its own; the skip line says what matters.
+logging.getLogger("pypdf").setLevel(logging.ERROR)
 
 PARAGRAPH_GAP = 1.4  # a gap this many times the usual line spacing starts a new paragraph
 EDGE_LINES = 3  # running headers and footers sit among the first or last lines of a page
@@ -29,12 +33,8 @@ class _Line:
 
 def extract_pdf(data: bytes) -> Extracted:
     """The PDF's paragraphs with page numbers; Unreadable when damaged, encrypted or without text."""
-    import logging
-
     from pypdf import PdfReader
 
-    # pypdf logs what it repairs ("EOF marker not found") on its own; the skip line says what matters.
-    logging.getLogger("pypdf").setLevel(logging.ERROR)
     try:
         reader = PdfReader(io.BytesIO(data))
         # Many PDFs are encrypted only against editing: the empty password opens them for reading.

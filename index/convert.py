@@ -358,6 +358,7 @@ def _entries(folder: Path) -> set[str] | None:
 
 
 def _read_marker(folder: Path) -> dict | None:
+    """The conversion's marker as a dict, or None when it is missing or unreadable."""
     try:
         data = json.loads((folder / MARKER).read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -376,9 +377,10 @@ def folder_state(folder: Path) -> str:
         return "foreign"
     if not entries:
         return "empty"
-    if MARKER not in entries or _read_marker(folder) is None:
+    if MARKER not in entries or _read_marker(folder) is None or not entries <= CONVERTED_FILES | CONVERTED_DIRS:
         return "foreign"
-    return "ours" if entries <= CONVERTED_FILES | CONVERTED_DIRS else "foreign"
+    # A folder named like one of our files (or the reverse) holds something else.
+    return "ours" if all((folder / e).is_dir() == (e in CONVERTED_DIRS) for e in entries) else "foreign"
 
 
 def _refuse_unusable_dest(dest: Path) -> None:
@@ -409,6 +411,7 @@ def _refuse_foreign(dest: Path) -> None:
 
 
 def _file_record(path: Path) -> dict:
+    """What conversion.json records of a written file, to check it by later."""
     return {"size": path.stat().st_size, "sha256": file_sha256(path)}
 
 
@@ -536,6 +539,8 @@ def _replace(dest: Path, tmp: Path, state: str) -> None:
     if state != "ours":
         tmp.rename(dest)
         return
+    if folder_state(dest) != "ours":  # the user put something in it during the conversion
+        _refuse_foreign(dest)
     old = _new_sibling(dest, "old")
     old.rmdir()
     dest.rename(old)

@@ -82,6 +82,13 @@ def test_serve_on_a_port_in_use_or_out_of_range_is_one_line(tmp_path):
     assert line.startswith(f"Error: Cannot serve on 127.0.0.1:{port} (") and "choose another --port" in line
     result = run("serve", "--port", "99999")
     assert result.exit_code == 2 and "99999 is not in the range 1<=x<=65535" in result.output
+    from assistant.cli import _check_bindable
+
+    try:
+        socket.create_server(("::1", 0), family=socket.AF_INET6).close()
+    except OSError:
+        return  # this machine has no IPv6 loopback
+    _check_bindable("::1", 0)  # an IPv6 address is a host like any other (raises if refused)
 
 
 def test_build_and_ask_print_no_terminal_escape_codes_from_the_corpus(tiny_settings, fake_embedder, monkeypatch):

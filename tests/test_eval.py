@@ -92,7 +92,7 @@ def test_relevance_is_case_and_whitespace_insensitive():
 def test_malformed_lines_are_reported_with_numbers(tmp_path):
     path = tmp_path / "q.jsonl"
     path.write_text(
-        '{"id": "a", "query": "ok", "lang": "sv", "answer_contains": ["x"]}\n'
+        '{"id": "a", "query": "ok", "lang": "sv", "answer_contains": ["x"], "_note": "a comment"}\n'
         "not json\n"
         '{"id": "b", "lang": "sv"}\n'
         '{"id": "c", "query": "q", "answer_contains": "not a list"}\n'
@@ -110,6 +110,7 @@ def test_malformed_lines_are_reported_with_numbers(tmp_path):
     fragments += ["line 8: id must be text or a whole number", "line 9: query and lang must be text"]
     for fragment in fragments:
         assert fragment in message
+    assert "line 1:" not in message  # a "_" field is a comment
 
 
 def test_shipped_set_is_valid_and_big_enough():

@@ -150,6 +150,11 @@ def test_filters_by_date_and_author(archive_assistant):
             archive_assistant.ask("kommunen", since=bad)
     with pytest.raises(QuestionError, match=r"until \(2019-12\) is before since \(2020\): swap them"):
         archive_assistant.ask("kommunen", since="2020", until="2019-12")
+    with pytest.raises(QuestionError, match="swap them"):
+        archive_assistant.ask("kommunen", since="2021-06", until="2021-05-31")
+    for since, until in (("2021-05", "2021"), ("2021-05", "2021-05-01")):  # overlapping at their precision
+        with pytest.raises(QuestionError, match="No article matches"):  # allowed; the archive has no such date
+            archive_assistant.ask("kommunen", since=since, until=until)
 
 
 def test_cli_filters_and_bad_date(archive_assistant, monkeypatch):

@@ -167,6 +167,17 @@ def test_prepare_refuses_model_files_without_our_marker(tmp_path):
     assert _snapshot(tmp_path) == before
 
 
+def test_prepare_refuses_a_folder_named_like_one_of_its_files(tmp_path):
+    folder = tmp_path / "m"
+    (folder / "config.json").mkdir(parents=True)  # a folder of the user's, beside a marker that parses
+    (folder / "config.json" / "thesis.txt").write_text("precious")
+    (folder / MARKER).write_text('{"source_sha256": "x"}')
+    before = _snapshot(tmp_path)
+    _one_error_line(_cli("model", "prepare", "--dest", str(folder)), progress_first=True)
+    after = _snapshot(tmp_path)
+    assert after.pop(tmp_path / ".m.lock", b"") == b"" and after == before  # only the (empty) lock is new
+
+
 def test_prepare_refuses_a_file_as_dest(tmp_path):
     target = tmp_path / "thesis.txt"
     target.write_text("precious")

@@ -227,14 +227,14 @@ def test_feedback_is_one_line_per_passage_verdict(handlers):
 
 
 def test_feedback_note_shows_a_title_as_text_not_markdown(handlers):
-    title = "[Logga in](https://evil.example/login) ![x](https://evil.example/p.png) <b>Umeå</b> *nytt*"
+    title = "[Logga in](https://evil.example/login) ![x](https://evil.example/p.png) <b>Umeå</b> *nytt* $x$"
     (handlers.settings.corpus_dir / "lank.txt").write_text(f"{title}\n\nKommunen i Umeå har nya rutiner för allt.\n")
     handlers.rebuild()
     history, answers = ask(handlers, "Umeå nya rutiner för allt", k=5)
     rank = next(h.rank for h in answers[-1].hits if h.citation.title == title)
     note = handlers.feedback(answers, len(answers) - 1, rank, True)
-    shown = r"\[Logga in\](https://evil.example/login) \!\[x\](https://evil.example/p.png)"
-    shown += r" &lt;b&gt;Umeå&lt;/b&gt; \*nytt\*"
+    shown = r"\[Logga in\](https\://evil.example/login) \!\[x\](https\://evil.example/p.png)"
+    shown += r" &lt;b&gt;Umeå&lt;/b&gt; \*nytt\* \$x\$"
     assert note == f"Thanks — feedback on [{rank}] {shown} saved."
 
 
@@ -722,6 +722,7 @@ def test_the_source_offers_the_original_file_inside_the_corpus(handlers, tmp_pat
     assert 'rapport.pdf#page=4"' in original_link(View) and "at page 4" in original_link(View)
 
 
+@pytest.mark.browser
 def test_original_files_are_served_sandboxed_and_only_for_articles(handlers):
     import httpx
     from playwright.sync_api import sync_playwright
@@ -731,7 +732,12 @@ def test_original_files_are_served_sandboxed_and_only_for_articles(handlers):
 
     corpus = handlers.settings.corpus_dir.resolve()
     (corpus / "notes.env").write_text("TOKEN=secret\n")  # in the corpus folder, but no article
-    assert handlers.is_original("page.html") and not handlers.is_original("notes.env")
+    (corpus / "kept").mkdir()
+    (corpus / "kept" / "text.dat").write_text("Sparad text\n\nUmeå kommun sparar sina texter här.\n")
+    (corpus / "sparad.txt").symlink_to(corpus / "kept" / "text.dat")  # an article whose file is a link inside
+    handlers.rebuild()
+    assert handlers.is_original("page.html") and handlers.is_original("sparad.txt")
+    assert not handlers.is_original("notes.env") and not handlers.is_original("kept/text.dat")
     port = free_port()
     app = build_app(handlers).queue()
     options = launch_options(handlers.settings, handlers.is_original)
@@ -742,8 +748,11 @@ def test_original_files_are_served_sandboxed_and_only_for_articles(handlers):
         assert page.status_code == 200 and 'alert("no")' in page.text
         assert page.headers["content-security-policy"].startswith("sandbox;")
         assert page.headers["x-content-type-options"] == "nosniff"
-        for hidden in (f"{corpus}/notes.env", f"{corpus}/../{corpus.name}/notes.env"):
+        for hidden in (f"{corpus}/notes.env", f"{corpus}/../{corpus.name}/notes.env", f"{corpus}/kept/text.dat"):
             assert httpx.get(base + hidden).status_code == 404
+            assert httpx.get(base + hidden, headers={"Range": "bytes=0-3"}).status_code == 404
+        linked = httpx.get(f"{base}{corpus}/sparad.txt")
+        assert linked.status_code == 200 and "Umeå kommun sparar" in linked.text
         with sync_playwright() as p:
             browser = _chromium(p)
             tab = browser.new_page()

@@ -11,7 +11,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from assistant.answer import Answer, Assistant, Hit
-from assistant.errors import AssistantError, QuestionError
+from assistant.errors import AssistantError, QuestionError, SettingsError
 from assistant.library import add_files, rebuild, source
 from assistant.settings import MODES, Settings
 from ui.login import Login
@@ -92,6 +92,7 @@ class Handlers:
         self._feedback_lock = threading.Lock()
         self._rebuild_lock = threading.Lock()
         self._exports = Path(tempfile.mkdtemp(prefix="assistant-export-"))
+        self._sources: tuple[Assistant | None, frozenset[str]] = (None, frozenset())
         self.reload()
 
     def reload(self) -> None:
@@ -314,17 +315,19 @@ class Handlers:
 
     def is_original(self, relative: str) -> bool:
         """Whether `relative` (a path in the corpus folder) is the original file of an indexed article."""
-        return self.assistant is not None and relative in {a.source for a in self.assistant.index.articles.values()}
+        assistant = self.assistant
+        if assistant is None:
+            return False
+        if self._sources[0] is not assistant:  # once per index, not per request
+            self._sources = (assistant, frozenset(a.source for a in assistant.index.articles.values()))
+        return relative in self._sources[1]
 
     def article_titles(self) -> list[str]:
         return sorted({a.title for a in self.assistant.index.articles.values()}) if self.assistant else []
 
 
-# The `ask` endpoint's arguments after the question, as Handlers.api_ask defaults them.
-ASK_DEFAULTS = [p.default for p in list(inspect.signature(Handlers.api_ask).parameters.values())[2:]]
-
-
 def _language_names(handlers: Handlers) -> str:
+    """The index's languages by name, for the language filter's help line."""
     return ", ".join(LANGUAGE_NAMES.get(x, x) for x in handlers.languages())
 
 
@@ -341,7 +344,7 @@ def build_app(handlers: Handlers):
             (gradio_client fills them in itself). Too few values otherwise: say so in words the client sees;
             Gradio's own message is meant for developers and reaches the client as null."""
             if block_fn.name == "ask" and inputs:
-                inputs.extend(ASK_DEFAULTS[len(inputs) - 1 :])
+                inputs.extend(ask_defaults[len(inputs) - 1 :])
             try:
                 super().validate_inputs(block_fn, inputs)
             except ValueError:
@@ -494,6 +497,7 @@ def build_app(handlers: Handlers):
                 raise gr.Error(str(exc), print_exception=False) from None
 
         gr.api(ask, api_name="ask", concurrency_id="ask", concurrency_limit=2)
+        ask_defaults = [p.default for p in list(inspect.signature(ask).parameters.values())[1:]]  # after the question
     return app
 
 
@@ -533,4 +537,7 @@ def serve(settings: Settings, host: str, port: int) -> None:
     if handlers.assistant:
         handlers.assistant.embedder.encode_query("warm up")  # load the model now, not on the first question
     app = build_app(handlers).queue(default_concurrency_limit=2)
-    app.launch(server_name=host, server_port=port, **launch_options(settings, handlers.is_original))
+    try:
+        app.launch(server_name=host, server_port=port, **launch_options(settings, handlers.is_original))
+    except OSError as exc:  # the port was taken since `assistant serve` checked it
+        raise SettingsError(f"Cannot serve on {host}:{port} ({exc}): choose another --port or --host.") from None

@@ -6,7 +6,8 @@ file in the corpus folder could be fetched too. This middleware sits in front of
 file inside the corpus folder is served only when it is an indexed article's original, and whatever the
 route serves comes with a sandboxing Content-Security-Policy — the page still shows, but runs no script
 and fetches nothing from elsewhere. PDFs are the exception: the browser's own viewer opens them, and a
-sandbox would block it.
+sandbox would block it. Gradio still answers first (its login check included); the middleware only
+turns a file it would serve into a 404 when it is no article.
 """
 
 from __future__ import annotations
@@ -17,37 +18,54 @@ from pathlib import Path
 
 FILE_ROUTE = "/file="
 SANDBOX = b"sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+NOT_AN_ARTICLE = b"Not an article of this corpus."
 
 
 class CorpusFiles:
     """ASGI middleware: `is_article(relative_path)` says whether a corpus file is an indexed original."""
 
     def __init__(self, app, corpus_dir: Path, is_article: Callable[[str], bool]):
-        self.app, self.root, self.is_article = app, corpus_dir.resolve(), is_article
+        self.app, self.corpus, self.is_article = app, corpus_dir, is_article
 
     async def __call__(self, scope, receive, send):
         path = scope.get("path", "") if scope["type"] == "http" else ""
         if FILE_ROUTE not in path:
             return await self.app(scope, receive, send)
-        if not self._may_serve(path.split(FILE_ROUTE, 1)[1]):
-            await send({"type": "http.response.start", "status": 404, "headers": [(b"content-type", b"text/plain")]})
-            return await send({"type": "http.response.body", "body": b"Not an article of this corpus."})
+        allowed = self._may_serve(path.split(FILE_ROUTE, 1)[1])
+        refused = False
 
-        async def sandboxed(message):
+        async def guarded(message):
+            nonlocal refused
             if message["type"] == "http.response.start":
+                if message["status"] < 400 and not allowed:  # a range request's 206 too
+                    refused = True
+                    message = {
+                        "type": "http.response.start",
+                        "status": 404,
+                        "headers": [(b"content-type", b"text/plain")],
+                    }
+                    await send(message)
+                    return await send({"type": "http.response.body", "body": NOT_AN_ARTICLE})
                 headers = [*message.get("headers", []), (b"x-content-type-options", b"nosniff")]
                 if not dict(headers).get(b"content-type", b"").startswith(b"application/pdf"):
                     headers.append((b"content-security-policy", SANDBOX))
                 message = {**message, "headers": headers}
+            elif refused:
+                return  # the file's bytes are not sent
             await send(message)
 
-        await self.app(scope, receive, sandboxed)
+        await self.app(scope, receive, guarded)
 
     def _may_serve(self, requested: str) -> bool:
-        try:  # resolved as Gradio resolves it (relative to the working folder), symlinks followed
-            path = Path(os.path.abspath(requested)).resolve()
+        # As Gradio reads the path: relative to the working folder. An article's source may itself be a
+        # link inside the corpus (the loader checked where it points), so it is looked up as named too.
+        try:
+            named, root = Path(os.path.abspath(requested)), Path(os.path.abspath(self.corpus))
+            if named.is_relative_to(root) and self.is_article(named.relative_to(root).as_posix()):
+                return True
+            resolved, root = named.resolve(), root.resolve()
         except (OSError, RuntimeError, ValueError):
             return True  # not a path we can place: Gradio's own checks refuse it
-        if not path.is_relative_to(self.root):
+        if not resolved.is_relative_to(root):
             return True  # not in the corpus (an upload, an export): Gradio's allowed paths decide
-        return self.is_article(path.relative_to(self.root).as_posix())
+        return self.is_article(resolved.relative_to(root).as_posix())

@@ -7,8 +7,8 @@ from html import escape
 
 from assistant.answer import Answer, Hit
 
-# What can turn text into a link, an image, emphasis, code, a table or a heading in Markdown.
-_MARKDOWN = re.compile(r"([\\`*_\[\]#!|~])")
+# What can turn text into a link (":" of a bare URL), an image, emphasis, code, maths, a table or a heading.
+_MARKDOWN = re.compile(r"([\\`*_\[\]#!|~$:])")
 
 LANGUAGE_NAMES = {"sv": "Svenska", "da": "Dansk", "en": "English", "nb": "Norsk"}
 CONTEXT_CHARS = 600  # source shown around the cited passage before "whole article" kicks in
