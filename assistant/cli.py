@@ -374,7 +374,7 @@ def _build_eval_index(corpus_dir, index_dir, store=None):
     from assistant.library import rebuild
     from index.embed import Embedder
 
-    if index_dir is None and "ASSISTANT_INDEX" not in os.environ and not (store or os.environ.get("ASSISTANT_STORE")):
+    if index_dir is None and store is None:  # not from the environment either: that names the main index
         raise SettingsError(
             "--corpus needs --index: name the folder for this corpus's index (e.g. var/eval/swequad/index), "
             "so the main index is not replaced."

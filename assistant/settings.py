@@ -160,13 +160,20 @@ class Settings:
 
     @classmethod
     def from_env(cls, **overrides) -> Settings:
-        """Defaults, then environment variables, then explicit (non-None) overrides; all checked."""
+        """Defaults, then environment variables, then explicit (non-None) overrides; all checked. An index
+        folder named explicitly beats ASSISTANT_STORE from the environment (the store wins otherwise, and
+        `eval --corpus --index DIR` rebuilt the team's database from a benchmark's corpus); naming both is refused."""
         values = {}
         for f in dataclasses.fields(cls):
             raw = os.environ.get(f.metadata["env"])
             if raw is not None:
                 values[f.name] = raw
-        values.update({k: v for k, v in overrides.items() if v is not None})
+        given = {k: v for k, v in overrides.items() if v is not None}
+        if "index_dir" in given and given.get("store"):
+            raise SettingsError("--index and --store name two different indexes: give one of them.")
+        if "index_dir" in given:
+            values["store"] = ""
+        values.update(given)
         return cls(**values)
 
 

@@ -553,6 +553,10 @@ def test_eval_command_user_mistakes_are_one_line(tiny_cli, tmp_path):
         assert result.exit_code == 2 and message in result.output, (args, result.output)
         assert "Traceback" not in result.output
         assert result.output.count("\n") == 1 or result.output.startswith("Usage:"), result.output  # click's own
+    # The main index named by the environment is no place to build a benchmark's corpus into.
+    for env in ({"ASSISTANT_INDEX": str(tmp_path / "main")}, {"ASSISTANT_STORE": "postgresql://team@db.example/x"}):
+        result = CliRunner().invoke(main, ["eval", str(scoped), "--corpus", str(tmp_path)], env=env)
+        assert result.exit_code == 2 and "--corpus needs --index" in result.output, result.output
 
 
 # --- feedback candidates (#11 item 10) -------------------------------------------------------------------

@@ -80,3 +80,12 @@ def test_good_values_are_converted(monkeypatch, tmp_path):
     assert settings.index_dir == tmp_path and settings.corpus_dir == tmp_path / "c"
     assert "pa:ss" not in repr(settings)
     assert Settings().credentials is None
+
+
+def test_an_index_folder_named_explicitly_beats_the_store_from_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("ASSISTANT_STORE", "postgresql://team@db.example/archive")
+    assert Settings.from_env().store == "postgresql://team@db.example/archive"
+    explicit = Settings.from_env(index_dir=tmp_path / "own")  # e.g. `eval --corpus C --index DIR`
+    assert explicit.store == "" and explicit.index_store().label == str(tmp_path / "own")
+    with pytest.raises(SettingsError, match="--index and --store name two different indexes"):
+        Settings.from_env(index_dir=tmp_path / "own", store="postgresql://me@localhost/mine")
