@@ -23,6 +23,7 @@ generation are kept; older ones are dropped after a build.
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 import threading
 import time
@@ -31,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from corpus.errors import AssistantError
 from index.bm25 import BM25Index, build_bm25
 from index.errors import BuildError, IndexMismatchError, IndexMissingError
 from index.manifest import REBUILD, FileInfo, Manifest
@@ -50,6 +52,10 @@ KEYWORD_DIR = "bm25"
 BUILD_LOCK = 0x61737369  # pg_try_advisory_lock key: one build at a time per database
 KEEP_GENERATIONS = 2  # the current one and the one before it (servers that have not reloaded yet)
 BUILD_MEMORY = "256MB"  # least maintenance_work_mem for the HNSW build (raise_build_memory)
+BAD_URL = (
+    "ASSISTANT_STORE is not a valid postgresql:// URL: percent-encode special characters in the user name and "
+    "password (@ as %40, / as %2F, % as %25, : as %3A)."
+)
 
 SCHEMA = """
 CREATE EXTENSION IF NOT EXISTS vector;
@@ -116,14 +122,14 @@ class PgStore:
 
     @property
     def label(self) -> str:
-        """The database as named in messages: host and database, never the password."""
-        from psycopg.conninfo import conninfo_to_dict
-
-        try:
-            parts = conninfo_to_dict(self.url)
-        except Exception:  # noqa: BLE001 - a URL we cannot parse is named without its details
+        """The database as named in messages: host and database, never the password (nor any part of it: a URL
+        that does not parse unambiguously is named without its details)."""
+        parts = url_parts(self.url)
+        if parts is None:
             return "the database in ASSISTANT_STORE"
-        return f"postgresql://{parts.get('host') or 'localhost'}/{parts.get('dbname') or ''}"
+        label = f"postgresql://{parts.get('host') or 'localhost'}/{parts.get('dbname') or ''}"
+        password = parts.get("password") or ""
+        return "the database in ASSISTANT_STORE" if password and password in label else label
 
     # --- connections -------------------------------------------------------------------------
     def connect(self):
@@ -138,10 +144,57 @@ class PgStore:
         return conn
 
     def _unreachable(self, exc) -> str:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        parts = url_parts(self.url)
+        if parts is None:  # libpq's own words would quote the URL, password included
+            return BAD_URL
+        reason = _first_line(exc)
+        if parts.get("password") and parts["password"] in reason:
+            reason = type(exc).__name__
+        return f"Cannot use the index database {self.label} ({reason}): check ASSISTANT_STORE and that the server runs."
+
+    def _denied(self, exc, writing: bool) -> str:
+        """One line for a privilege the database user lacks, naming it and the object when PostgreSQL does."""
+        text = _first_line(exc)
+        if "extension" in text:
+            return (
+                f"The database user may not create the vector extension in {self.label} ({text}): ask the database "
+                "owner to run `CREATE EXTENSION vector;` in that database."
+            )
+        found = re.match(r"permission denied for (\w+) (.+)", text)
+        if not found:
+            return f"The database user lacks a privilege in {self.label} ({text}): ask the database owner to grant it."
+        kind, name = found.groups()
+        if kind == "schema":
+            privilege = "CREATE" if writing else "USAGE"
+        elif kind in ("table", "relation", "view", "sequence"):
+            privilege = "SELECT, INSERT, UPDATE and DELETE" if writing else "SELECT"
+        else:
+            privilege = "the needed privilege"
         return (
-            f"Cannot use the index database {self.label} ({reason[:200]}): check ASSISTANT_STORE "
-            "and that the server runs."
+            f"The database user lacks {privilege} on {kind} {name} in {self.label}: ask the database owner to grant it."
+        )
+
+    def database_error(self, exc, generation: int | None = None, writing: bool = False) -> AssistantError:
+        """One-line error for a database error: unreachable, a missing privilege, a damaged (or meanwhile
+        replaced) generation, or whatever else the server refused."""
+        import psycopg
+
+        if isinstance(exc, psycopg.OperationalError):
+            return IndexMissingError(self._unreachable(exc))
+        if isinstance(exc, psycopg.errors.InsufficientPrivilege):
+            return (BuildError if writing else IndexMissingError)(self._denied(exc, writing))
+        if not writing and isinstance(exc, (psycopg.ProgrammingError, psycopg.DataError)):
+            # A table or column of the generation is missing or changed: replaced by a build meanwhile, or damaged.
+            if generation is not None:
+                try:
+                    current = self.current_generation()
+                except AssistantError:
+                    current = generation
+                if current != generation:
+                    return IndexMissingError(f"The index in {self.label} was replaced meanwhile: ask again.")
+            return IndexMismatchError(f"The index in {self.label} is damaged ({_first_line(exc)}): {REBUILD}.")
+        return (BuildError if writing else IndexMissingError)(
+            f"The database {self.label} refused the request ({_first_line(exc)}): check the server's log."
         )
 
     def _reader(self):
@@ -149,11 +202,12 @@ class PgStore:
             self._conn, self._session_ef = self.connect(), None
         return self._conn
 
-    def _query(self, statement, params=(), ef_search: int | None = None) -> list[tuple]:
+    def _query(self, statement, params=(), ef_search: int | None = None, generation: int | None = None) -> list[tuple]:
         """Rows of one read on the shared connection (with `hnsw.ef_search` set first when given);
-        a lost connection is reopened once."""
+        a lost connection is reopened once. `generation`: the one read, told apart when it fails."""
         import psycopg
 
+        failure = None
         with self._lock:
             for attempt in (1, 2):
                 try:
@@ -166,11 +220,10 @@ class PgStore:
                     self._conn = None
                     if attempt == 2:
                         raise IndexMissingError(self._unreachable(exc)) from None
-                except psycopg.errors.UndefinedTable:
-                    raise IndexMissingError(
-                        f"The index in {self.label} was replaced while answering: ask again."
-                    ) from None
-        raise AssertionError("unreachable")
+                except psycopg.Error as exc:
+                    failure = exc
+                    break
+        raise self.database_error(failure, generation) from None  # outside the lock: it may read the current one
 
     # --- reading -----------------------------------------------------------------------------
     def current_generation(self) -> int | None:
@@ -201,7 +254,7 @@ class PgStore:
         import psycopg
 
         self._require_generation()
-        conn = self.connect()
+        conn, generation = self.connect(), None
         try:
             conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
             with conn.transaction():  # one snapshot: a build switching meanwhile cannot mix generations
@@ -228,8 +281,8 @@ class PgStore:
                 files = dict(
                     conn.execute("SELECT name, data FROM assistant_keyword_file WHERE generation = %s", (generation,))
                 )
-        except psycopg.OperationalError as exc:
-            raise IndexMissingError(self._unreachable(exc)) from None
+        except psycopg.Error as exc:
+            raise self.database_error(exc, generation) from None
         finally:
             conn.close()
         dim = manifest.model.dimension
@@ -250,7 +303,8 @@ class PgStore:
         statement = sql.SQL(
             "SELECT position, -(embedding <#> %(v)s::vector) FROM {} ORDER BY embedding <#> %(v)s::vector LIMIT %(k)s"
         ).format(window_table(generation))
-        rows = self._query(statement, {"v": vector_text(vector), "k": k}, ef_search=min(1000, max(self.ef_search, k)))
+        ef_search = min(1000, max(self.ef_search, k))
+        rows = self._query(statement, {"v": vector_text(vector), "k": k}, ef_search, generation)
         return [(int(p), float(s)) for p, s in rows]
 
     # --- building ----------------------------------------------------------------------------
@@ -265,20 +319,22 @@ class PgStore:
         except IndexMissingError as exc:
             raise BuildError(str(exc)) from None
         try:
-            if not conn.execute("SELECT pg_try_advisory_lock(%s)", (BUILD_LOCK,)).fetchone()[0]:
-                raise BuildError(f"Another index build is running on {self.label}; wait for it to finish.")
-            with conn.transaction():
-                conn.execute(SCHEMA)
-            _register_vector(conn)
-            previous = previous_index(self.load, say)
-            built = prepare_build(options, embedder, previous, say, progress)
-            manifest = built.manifest(options, embedder, INDEX_TYPE)
-            built.report.manifest = self._publish(conn, manifest, built)
-            self._retire(conn)
-        except psycopg.Error as exc:
-            raise BuildError(
-                f"The database {self.label} stopped the build ({_first_line(exc)}); the previous index is unchanged."
-            ) from None
+            try:
+                if not conn.execute("SELECT pg_try_advisory_lock(%s)", (BUILD_LOCK,)).fetchone()[0]:
+                    raise BuildError(f"Another index build is running on {self.label}; wait for it to finish.")
+                with conn.transaction():
+                    conn.execute(SCHEMA)
+                _register_vector(conn)
+                previous = previous_index(self.load, say)
+                built = prepare_build(options, embedder, previous, say, progress)
+                manifest = built.manifest(options, embedder, INDEX_TYPE)
+                built.report.manifest = self._publish(conn, manifest, built)
+            except psycopg.errors.InsufficientPrivilege as exc:
+                raise BuildError(f"{self._denied(exc, writing=True)} The previous index is unchanged.") from None
+            except psycopg.Error as exc:
+                stopped = f"The database {self.label} stopped the build ({_first_line(exc)})"
+                raise BuildError(f"{stopped}; the previous index is unchanged.") from None
+            self._retire(conn, say)  # published: what happens to old generations no longer fails the build
         finally:
             conn.close()  # also releases the build lock
         built.report.seconds = time.perf_counter() - built.started
@@ -334,13 +390,31 @@ class PgStore:
             )
         return manifest
 
-    def _retire(self, conn) -> None:
-        """Drop generations older than the KEEP_GENERATIONS newest (the current one is the newest)."""
-        with conn.transaction():
+    def _retire(self, conn, say=print) -> None:
+        """Drop generations older than the KEEP_GENERATIONS newest (the current one is the newest), each on its
+        own; one that cannot go (a view of the user's depends on it, say) is kept and named, never CASCADEd."""
+        import psycopg
+
+        try:
             ids = [r[0] for r in conn.execute("SELECT id FROM assistant_generation ORDER BY id DESC")]
-            for old in ids[KEEP_GENERATIONS:]:
-                conn.execute(sql_format("DROP TABLE IF EXISTS {}, {}", chunk_table(old), window_table(old)))
-                conn.execute("DELETE FROM assistant_generation WHERE id = %s", (old,))
+        except psycopg.Error as exc:
+            say(f"The new index is published; old generations were not removed ({_first_line(exc)}).")
+            return
+        for old in ids[KEEP_GENERATIONS:]:
+            try:
+                with conn.transaction():
+                    conn.execute(sql_format("DROP TABLE IF EXISTS {}, {}", chunk_table(old), window_table(old)))
+                    conn.execute("DELETE FROM assistant_generation WHERE id = %s", (old,))
+            except psycopg.errors.DependentObjectsStillExist as exc:
+                detail = "; ".join((exc.diag.message_detail or "").strip().splitlines()[:3]) or _first_line(exc)
+                say(
+                    f"Kept old generation {old} in {self.label}: it cannot be removed because something depends on "
+                    f"it ({detail[:300]}); drop or change that and the next build removes it."
+                )
+            except psycopg.Error as exc:
+                say(f"The new index is published; old generation {old} was not removed ({_first_line(exc)}).")
+                if isinstance(exc, psycopg.OperationalError):
+                    return
 
     def generations(self) -> list[int]:
         """The generations stored, oldest first (for tests and `index status`)."""
@@ -368,8 +442,39 @@ def sql_format(template: str, *parts):
 
 
 def _first_line(exc) -> str:
+    """The first line of an error's text (psycopg adds `LINE 1: ... ^` lines), at most 200 characters."""
     text = str(exc).strip()
     return (text.splitlines()[0] if text else type(exc).__name__)[:200]
+
+
+def url_parts(url: str) -> dict | None:
+    """libpq's reading of a store URL, or None unless it parses and reads unambiguously: an unencoded `@`, `/`
+    or `%` in the password makes libpq read part of it as the host, port or database (or fail quoting it), so
+    such a URL is never shown, nor anything read from it."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        parts = conninfo_to_dict(url)
+    except Exception:  # noqa: BLE001 - libpq's parse error quotes the URL: the caller says it is not valid
+        return None
+    _, sep, rest = url.partition("://")
+    if not sep:  # a `key=value` conninfo string: unambiguous once parsed
+        return parts
+    authority, _, path = rest.split("?", 1)[0].partition("/")
+    userinfo, _, hosts = authority.rpartition("@")
+    if "@" in path or "@" in userinfo:
+        return None
+    for host in hosts.split(","):
+        if host.startswith("["):  # [IPv6]:port
+            close = host.find("]")
+            if close < 0:
+                return None
+            host, port = "", host[close + 1 :].removeprefix(":")
+        else:
+            host, _, port = host.partition(":")
+        if port and not port.isdigit():
+            return None
+    return parts
 
 
 def _register_vector(conn) -> None:

@@ -352,3 +352,200 @@ def test_the_build_never_lowers_the_servers_build_memory(pg_url, server_setting,
         assert conn.execute("SHOW maintenance_work_mem").fetchone()[0] == during_build
         conn.rollback()  # SET LOCAL ends with the transaction: the session keeps the server's value
         assert conn.execute("SHOW maintenance_work_mem").fetchone()[0] == server_setting
+
+
+# --- environment failures: one line, never the password, never a traceback ----------------------------
+
+
+@pytest.mark.parametrize(
+    "url, secrets",
+    [
+        ("postgresql://bob:S3cret%PW@x/db", ["S3cret"]),
+        ("postgresql://bob@x/db?password=S3cret%ZZ", ["S3cret"]),
+        ("postgres://bob:S3cretPW@[bad/db", ["S3cret"]),
+        ("postgresql://bob:Sec@ret@127.0.0.1/db", ["Sec", "ret@"]),
+        ("postgresql://bob:Sec/ret@127.0.0.1/db", ["Sec", "/ret"]),
+    ],
+    ids=["percent", "percent-in-query", "bracket", "at-sign", "slash"],
+)
+def test_a_store_url_that_does_not_parse_never_shows_the_password(url, secrets, fake_embedder, monkeypatch):
+    store = PgStore(url)
+    assert not any(s in store.label for s in secrets), store.label
+    status = cli(monkeypatch, fake_embedder, "index", "status", "--store", url)
+    line = assert_one_line_error(status, "not a valid postgresql:// URL", "percent-encode")
+    assert not any(s in status.output for s in secrets), line
+
+
+def test_a_parsable_url_is_named_by_host_and_database(tmp_path):
+    assert PgStore("postgresql://bob:Sec%40ret@db.example:5432/archive").label == "postgresql://db.example/archive"
+    assert PgStore("postgresql://bob:pw@[::1]:5432/archive").label == "postgresql://::1/archive"
+    with pytest.raises(IndexMissingError, match="Cannot use the index database postgresql://") as caught:
+        PgStore(f"postgresql://bob:Sec%40ret@/nowhere?host={tmp_path}").connect()
+    assert "Sec" not in str(caught.value)
+
+
+def test_a_damaged_generation_says_to_rebuild_and_a_replaced_one_to_ask_again(
+    tiny_settings, fake_embedder, pg_url, monkeypatch
+):
+    rebuild(tiny_settings, fake_embedder, say=quiet, progress=False)
+    store = tiny_settings.index_store()
+    serving = Assistant.open(settings=tiny_settings, embedder=fake_embedder)
+    generation = store.current_generation()
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(f"ALTER TABLE assistant_window_{generation} RENAME COLUMN embedding TO renamed")
+    with pytest.raises(IndexMismatchError, match=r"damaged \(column \"embedding\" does not exist\).*index build"):
+        store.load()
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(f"DROP TABLE assistant_window_{generation}")
+    for _ in range(2):  # not "replaced while answering: ask again" forever
+        with pytest.raises(IndexMismatchError, match="damaged.*assistant index build"):
+            serving.ask("hemtjänst Kiruna", mode="dense")
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(f"DROP TABLE assistant_chunk_{generation}")
+    asked = cli(monkeypatch, fake_embedder, "ask", "hemtjänst Kiruna", "--store", pg_url)
+    assert_one_line_error(asked, "is damaged", "assistant_chunk_", "assistant index build")
+    said = []
+    rebuild(tiny_settings, fake_embedder, say=said.append, progress=False)  # the damaged one is not reused
+    assert [line for line in said if "Not reusing" in line and "\n" not in line]
+    # A generation that really was replaced (and dropped) meanwhile: ask again.
+    old = store.load()
+    for _ in range(2):
+        rebuild(tiny_settings, fake_embedder, say=quiet, progress=False)
+    with pytest.raises(IndexMissingError, match="replaced meanwhile: ask again"):
+        old.search(fake_embedder.encode_query("Kiruna"), 3)
+
+
+@pytest.fixture
+def role_url(pg_url):
+    """A URL for a fresh login role with no privileges on the test database's tables nor CREATE on its schema."""
+    import uuid
+
+    role = f"r_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE {role} LOGIN")
+        conn.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+    yield pg_url.replace("postgres:@", f"{role}:@", 1)
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(f"DROP OWNED BY {role}")
+        conn.execute(f"DROP ROLE {role}")
+
+
+def test_missing_privileges_are_one_line_naming_them(tiny_settings, fake_embedder, role_url, monkeypatch):
+    rebuild(tiny_settings, fake_embedder, say=quiet, progress=False)
+    status = cli(monkeypatch, fake_embedder, "index", "status", "--store", role_url)
+    assert_one_line_error(status, "lacks SELECT on table assistant_current", "ask the database owner")
+    asked = cli(monkeypatch, fake_embedder, "ask", "hemtjänst Kiruna", "--store", role_url)
+    assert_one_line_error(asked, "lacks SELECT", "ask the database owner")
+    worker = cli(monkeypatch, fake_embedder, "index", "worker", "--store", role_url)
+    assert_one_line_error(worker, "lacks CREATE on schema public", "ask the database owner")
+    corpus = str(tiny_settings.corpus_dir)
+    built = cli(monkeypatch, fake_embedder, "index", "build", "--corpus", corpus, "--store", role_url)
+    assert_one_line_error(built, "lacks CREATE on schema public", "previous index is unchanged")
+
+
+def test_a_build_keeps_an_old_generation_something_depends_on(tiny_settings, fake_embedder, pg_url):
+    for _ in range(2):
+        rebuild(tiny_settings, fake_embedder, say=quiet, progress=False)
+    store = tiny_settings.index_store()
+    first, second = store.generations()
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(f"CREATE VIEW analyst_report AS SELECT count(*) FROM assistant_chunk_{first}")
+    for _ in range(2):  # the build publishes, says why the old one stays, and later builds still succeed
+        said = []
+        report = rebuild(tiny_settings, fake_embedder, say=said.append, progress=False)
+        assert report.manifest is not None and store.current_generation() == store.generations()[-1]
+        kept = [line for line in said if f"Kept old generation {first}" in line]
+        assert len(kept) == 1 and "analyst_report" in kept[0] and "\n" not in kept[0]
+    assert first in store.generations() and second not in store.generations() and len(store.generations()) == 3
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        assert conn.execute("SELECT * FROM analyst_report").fetchone()[0] > 0  # never CASCADEd away
+        conn.execute("DROP VIEW analyst_report")
+    rebuild(tiny_settings, fake_embedder, say=quiet, progress=False)
+    assert len(store.generations()) == 2 and first not in store.generations()
+
+
+def _queue(store, build: str, texts: list[str], fingerprint: str) -> None:
+    from index.pgworkers import TABLE
+
+    with psycopg.connect(store.url, autocommit=True) as conn:
+        conn.execute(TABLE)
+        with conn.cursor().copy("COPY assistant_embed_batch (build, batch, fingerprint, texts) FROM STDIN") as copy:
+            for n, text in enumerate(texts):
+                copy.write_row((build, n, fingerprint, f'["{text}"]'))
+
+
+def test_a_worker_losing_the_database_says_so_in_one_line(tiny_settings, fake_embedder, monkeypatch):
+    from index.pgworkers import BATCH_LOCK
+
+    store = tiny_settings.index_store()
+    _queue(store, "alive", ["ett", "två"], fake_embedder.fingerprint)
+
+    class Disconnecting(type(fake_embedder)):
+        def encode_documents(self, texts, batch_size=16, progress=False):  # the server goes down meanwhile
+            with psycopg.connect(store.url, autocommit=True) as admin:
+                admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            return super().encode_documents(texts, batch_size)
+
+    with psycopg.connect(store.url, autocommit=True) as owner:
+        owner.execute("SELECT pg_advisory_lock(%s, hashtext('alive'))", (BATCH_LOCK,))  # a live build's batches
+        worker = cli(monkeypatch, Disconnecting(), "index", "worker", "--store", store.url)
+    assert_one_line_error(worker, "Cannot use the index database", "check ASSISTANT_STORE")
+
+
+def test_batches_of_a_dead_build_are_dropped_not_embedded(tiny_settings, fake_embedder):
+    from index.pgworkers import BATCH_LOCK, QueueEmbedder, run_worker
+
+    store = tiny_settings.index_store()
+    _queue(store, "dead", ["gammal", "text"], fake_embedder.fingerprint)  # a killed build's: nobody holds its lock
+    _queue(store, "alive", ["ny", "text"], fake_embedder.fingerprint)
+    with psycopg.connect(store.url, autocommit=True) as owner:
+        owner.execute("SELECT pg_advisory_lock(%s, hashtext('alive'))", (BATCH_LOCK,))
+        run_worker(store, fake_embedder, say=quiet)
+        rows = owner.execute("SELECT build, vectors IS NOT NULL FROM assistant_embed_batch").fetchall()
+    assert sorted(rows) == [("alive", True), ("alive", True)] and fake_embedder.encoded == ["ny", "text"]
+    _queue(store, "dead", ["gammal"], fake_embedder.fingerprint)
+    QueueEmbedder(store, fake_embedder, 1).encode_documents(["a", "b"])  # a build drops what killed ones left
+    with psycopg.connect(store.url) as conn:
+        assert conn.execute("SELECT DISTINCT build FROM assistant_embed_batch").fetchall() == []  # alive's owner left
+
+
+PARENT = """
+import os, subprocess, sys, time
+child = subprocess.Popen([sys.executable, "-c", sys.argv[1], sys.argv[2]],
+                         env={**os.environ, "ASSISTANT_WORKER_PARENT": str(os.getpid())})
+print(child.pid, flush=True)
+time.sleep(120)
+"""
+HELPER = """
+import sys
+from index.pgstore import PgStore
+from index.pgworkers import run_worker
+from tests.conftest import FakeEmbedder
+run_worker(PgStore(sys.argv[1]), FakeEmbedder(), wait_seconds=120)
+"""
+
+
+def test_a_helper_worker_stops_when_its_build_dies(tiny_settings):
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
+    args = [sys.executable, "-c", PARENT, HELPER, tiny_settings.store]
+    parent = subprocess.Popen(args, env=env, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, text=True)
+    helper = int(parent.stdout.readline())
+    time.sleep(3)  # the helper is up and waiting for batches
+    assert _running(helper)
+    parent.kill()
+    parent.wait()
+    deadline = time.time() + 30
+    while _running(helper):
+        assert time.time() < deadline, "the helper outlived its build"
+        time.sleep(0.1)
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            return not any(line.startswith("State:") and "Z" in line for line in status)
+    except FileNotFoundError:
+        return False
