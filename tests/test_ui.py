@@ -751,6 +751,10 @@ def test_original_files_are_served_sandboxed_and_only_for_articles(handlers):
         for hidden in (f"{corpus}/notes.env", f"{corpus}/../{corpus.name}/notes.env", f"{corpus}/kept/text.dat"):
             assert httpx.get(base + hidden).status_code == 404
             assert httpx.get(base + hidden, headers={"Range": "bytes=0-3"}).status_code == 404
+            old_route = f"http://127.0.0.1:{port}/gradio_api/file/{hidden}"  # Gradio's deprecated twin route
+            assert httpx.get(old_route).status_code == 404
+        twin = httpx.get(f"http://127.0.0.1:{port}/gradio_api/file/{corpus}/page.html")
+        assert twin.status_code == 200 and twin.headers["content-security-policy"].startswith("sandbox;")
         linked = httpx.get(f"{base}{corpus}/sparad.txt")
         assert linked.status_code == 200 and "Umeå kommun sparar" in linked.text
         with sync_playwright() as p:

@@ -13,10 +13,12 @@ turns a file it would serve into a 404 when it is no article.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 
-FILE_ROUTE = "/file="
+# Gradio's file route, "/file=PATH", and its deprecated twin "/file/PATH" (the same handler).
+FILE_ROUTE = re.compile(r"/file[=/]")
 SANDBOX = b"sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 NOT_AN_ARTICLE = b"Not an article of this corpus."
 
@@ -28,10 +30,10 @@ class CorpusFiles:
         self.app, self.corpus, self.is_article = app, corpus_dir, is_article
 
     async def __call__(self, scope, receive, send):
-        path = scope.get("path", "") if scope["type"] == "http" else ""
-        if FILE_ROUTE not in path:
+        route = FILE_ROUTE.search(scope.get("path", "")) if scope["type"] == "http" else None
+        if route is None:
             return await self.app(scope, receive, send)
-        allowed = self._may_serve(path.split(FILE_ROUTE, 1)[1])
+        allowed = self._may_serve(scope["path"][route.end() :])
         refused = False
 
         async def guarded(message):
