@@ -236,6 +236,8 @@ class Assistant:
             raise QuestionError("history must be a list of earlier questions or chat messages, oldest first.")
         self._refresh()
         dates = checked_date(since, "since"), checked_date(until, "until")
+        if author is not None and not isinstance(author, str):
+            raise QuestionError(f"author must be text (part of a name); got {author!r:.40}.")
         mode = mode or self.settings.mode
         if mode not in MODES:
             raise QuestionError(f"Unknown mode {mode!r}: use one of {', '.join(MODES)}.")
@@ -378,10 +380,16 @@ class Assistant:
                 offset += len(spans)
         return [replace(hit, highlight=m) for hit, m in zip(hits, marked)]
 
+    def holds(self, chunk_id: str) -> bool:
+        """Whether the index in use holds passage `chunk_id` (an answer from before a rebuild may name one it lost)."""
+        return chunk_id in self._by_id
+
     def context(self, chunk_id: str, before: int = 1, after: int = 1) -> list[Chunk]:
-        """The chunk with its neighbours in the same article ("show more")."""
-        if chunk_id not in self._by_id:
+        """The chunk with its neighbours in the same article ("show more"): `before` and `after` passages."""
+        if not self.holds(chunk_id):
             raise QuestionError(f"No passage {chunk_id!r:.60} in this index: ask the question again.")
+        if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in (before, after)):
+            raise QuestionError("before and after must be whole numbers of passages, 0 or more.")
         chunk = self.index.chunks[self._by_id[chunk_id]]
         siblings = [c for c in self.index.chunks if c.article_id == chunk.article_id]
         return [c for c in siblings if chunk.position - before <= c.position <= chunk.position + after]

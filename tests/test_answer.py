@@ -64,11 +64,16 @@ def test_context_returns_neighbours_of_the_same_article(tiny_settings, fake_embe
     assert positions(before=0, after=0) == [1]
     with pytest.raises(QuestionError, match="No passage 'gone' in this index"):
         assistant.context("gone")
+    for bad in ({"before": -1}, {"after": "a"}):  # -1 left nothing, not even the passage itself
+        with pytest.raises(QuestionError, match="whole numbers of passages"):
+            assistant.context(second.id, **bad)
 
 
-def test_history_must_be_a_list(tiny_assistant):
+def test_history_must_be_a_list_and_author_text(tiny_assistant):
     with pytest.raises(QuestionError, match="history must be a list"):
         tiny_assistant.ask("Och i Farsta?", history="Vem leder arbetet?")  # not read letter by letter
+    with pytest.raises(QuestionError, match="author must be text"):
+        tiny_assistant.ask("Vem leder arbetet?", author=5)
 
 
 def test_question_hygiene():

@@ -238,6 +238,15 @@ def test_feedback_note_shows_a_title_as_text_not_markdown(handlers):
     assert note == f"Thanks — feedback on [{rank}] {shown} saved."
 
 
+def test_feedback_on_a_passage_the_rebuilt_index_lost_is_not_saved(handlers):
+    history, answers = ask(handlers, "Umeå rutiner", k=3)
+    hit = answers[-1].hits[0]
+    (handlers.settings.corpus_dir / hit.citation.source).unlink()
+    handlers.rebuild()
+    note = handlers.feedback(answers, len(answers) - 1, 1, True)
+    assert note.startswith("Feedback not saved: the index was rebuilt") and not handlers.settings.feedback_file.exists()
+
+
 def test_feedback_stops_at_its_size_limit_with_a_message(handlers):
     handlers.settings = replace(handlers.settings, feedback_max_bytes=10_000)
     _, answers = ask(handlers, "Umeå rutiner", k=5)
@@ -259,6 +268,13 @@ def test_markdown_export_holds_questions_short_answers_passages_and_citations(ha
     assert f"**Short answer:** {first.short_answer[0].text} [1]" in text
     assert f"**[1]** {citation_text(first.hits[0])}" in text and first.hits[0].citation.source in text
     assert "## Vem vann fotbolls-VM 2018?" in text and "Nothing relevant found." in text
+    # Markup in the corpus (evil.txt) or a question is text in the file too, not HTML a viewer would run.
+    handlers.assistant.settings = replace(handlers.assistant.settings, no_answer_threshold=0.0)
+    history, answers = ask(handlers, "Umeå <img src=x onerror=alert(9)> i sig", history, answers, k=5)
+    text = Path(handlers.export(answers)).read_text()
+    assert "Elak titel &lt;script&gt;alert(1)&lt;/script&gt;" in text and "&lt;img src=x onerror=alert(2)&gt;" in text
+    assert "## Umeå &lt;img src=x onerror=alert(9)&gt; i sig" in text
+    assert "<script>" not in text and "<img" not in text
 
 
 def test_copy_citation_carries_the_full_citation_as_text(handlers):

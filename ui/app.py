@@ -218,6 +218,9 @@ class Handlers:
         if found is None:
             return ""
         answer, hit = found
+        if self.assistant is None or not self.assistant.holds(hit.chunk_id):
+            # The line names the index it was given on: one rebuilt without the passage would be named wrongly.
+            return "Feedback not saved: the index was rebuilt since this answer and no longer holds the passage."
         row = {
             "time": datetime.now(UTC).isoformat(timespec="seconds"),
             "question": answer.question,

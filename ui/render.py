@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
+from functools import partial
 from html import escape
 
 from assistant.answer import Answer, Hit
 
-# What can turn text into a link (":" of a bare URL), an image, emphasis, code, maths, a table or a heading.
-_MARKDOWN = re.compile(r"([\\`*_\[\]#!|~$:])")
+# What can turn text into a link, an image, emphasis, code, a table or a heading in Markdown; on the page also
+# maths and a bare URL's link (not in the downloaded file, where "kl. 10:00" should read as written).
+_MARKDOWN = re.compile(r"([\\`*_\[\]#!|~])")
+_MARKDOWN_PAGE = re.compile(r"([\\`*_\[\]#!|~$:])")
 
 LANGUAGE_NAMES = {"sv": "Svenska", "da": "Dansk", "en": "English", "nb": "Norsk"}
 CONTEXT_CHARS = 600  # source shown around the cited passage before "whole article" kicks in
@@ -133,17 +136,18 @@ def markdown(answers, index_version: str = "") -> str:
     lines = ["# Conversation with the Nordic article assistant", ""]
     if index_version:
         lines += [f"Index built {index_version}.", ""]
+    md = partial(markdown_text, page=False)  # questions and corpus text read in the file exactly as written
     for answer in (a for a in answers if a is not None):
-        lines += [f"## {answer.question}", ""]
+        lines += [f"## {md(answer.question)}", ""]
         if answer.no_answer:
-            titles = list(dict.fromkeys(h.citation.title for h in answer.hits))
+            titles = list(dict.fromkeys(md(h.citation.title) for h in answer.hits))
             lines += ["Nothing relevant found." + (" Closest articles: " + "; ".join(titles) if titles else ""), ""]
             continue
         if answer.short_answer:
-            lines += ["**Short answer:** " + " ".join(f"{s.text} [{s.rank}]" for s in answer.short_answer), ""]
+            lines += ["**Short answer:** " + " ".join(f"{md(s.text)} [{s.rank}]" for s in answer.short_answer), ""]
         for hit in answer.hits:
-            lines += [f"**[{hit.rank}]** {citation_text(hit)} Relevance: {hit.label}.", ""]
-            lines += ["> " + line if line.strip() else ">" for line in hit.text.splitlines()] + [""]
+            lines += [f"**[{hit.rank}]** {md(citation_text(hit))} Relevance: {hit.label}.", ""]
+            lines += ["> " + md(line) if line.strip() else ">" for line in hit.text.splitlines()] + [""]
     return "\n".join(lines)
 
 
@@ -198,10 +202,11 @@ def _around(text: str, lo: int, hi: int, start: int, end: int) -> tuple[int, int
     return a, b
 
 
-def markdown_text(text: str) -> str:
-    """`text` (a title, a file name, a message naming them) shown literally inside Markdown: its HTML escaped,
-    Markdown's punctuation backslashed, so "[x](https://…)" or "<img …>" in a title stays text."""
-    return _MARKDOWN.sub(r"\\\1", escape(text, quote=False))
+def markdown_text(text: str, page: bool = True) -> str:
+    """`text` (a title, a file name, a passage) shown literally inside Markdown: its HTML escaped, Markdown's
+    punctuation backslashed, so "[x](https://…)" or "<img …>" in a title stays text; `page=False` for the
+    downloaded file, which leaves bare URLs and "$" as they are."""
+    return (_MARKDOWN_PAGE if page else _MARKDOWN).sub(r"\\\1", escape(text, quote=False))
 
 
 def status_markdown(manifest) -> str:
