@@ -114,7 +114,8 @@ def test_corpus_text_and_questions_are_escaped(handlers):
     source = handlers.open_source(answers, turn, rank)
     assert "<script>" not in source and "&lt;script&gt;alert(1)&lt;/script&gt;" in source
     markdown_file = Path(handlers.export(answers)).read_text()
-    assert "Elak titel <script>alert(1)</script>" in markdown_file  # a text file: the title as written
+    # A Markdown file: the title escaped, so a Markdown viewer shows it as written instead of running it.
+    assert "Elak titel &lt;script&gt;alert(1)&lt;/script&gt;" in markdown_file and "<script>" not in markdown_file
 
 
 def test_empty_and_long_questions(handlers):
@@ -573,7 +574,11 @@ def test_real_browser_short_answer_source_context_feedback_export_and_upload(own
         page.goto(url)
         page.fill("#question textarea", "Vem är stadsdelsdirektör i Farsta?")
         page.click("#ask-button")
+        # The question leaves the box at once, and the box waits for the answer: nothing typed meanwhile is lost.
+        page.wait_for_function("document.querySelector('#question textarea').disabled", timeout=10_000)
+        assert page.locator("#question textarea").input_value() == ""
         page.wait_for_selector("#chat .answer", timeout=60_000)
+        page.wait_for_function("!document.querySelector('#question textarea').disabled", timeout=10_000)
         answer = page.locator("#chat .answer").last
         short = answer.locator(".short-answer")
         assert "[1]" in short.inner_text() and len(short.inner_text()) > 30

@@ -415,18 +415,30 @@ def build_app(handlers: Handlers):
         def chat_turn(message, history, state, k_, mode_, langs, arts, since_, until_, author_):
             history, state = handlers.respond(message, history, state, k_, mode_, langs, arts, since_, until_, author_)
             path = handlers.export(state)
-            return history, state, "", gr.update(value=path, interactive=path is not None)
+            return history, state, gr.update(value=path, interactive=path is not None)
 
-        outputs = [chatbot, answers, question, download]
+        def take(message):
+            """The question leaves the box at once, and the box waits for the answer: text typed meanwhile was
+            neither asked nor kept (the answer's arrival cleared it)."""
+            return gr.update(value="", interactive=False), gr.update(interactive=False), message
+
+        asked = gr.State("")
+        outputs = [chatbot, answers, download]
         controls = [k, mode, languages, articles, since, until, author]
         # Two questions may run at once (2 cores); a rebuild has its own queue and never blocks them.
         for trigger in (question.submit, send.click):
-            trigger(
+            trigger(take, [question], [question, send, asked], queue=False, api_visibility="private").then(
                 chat_turn,
-                [question, chatbot, answers, *controls],
+                [asked, chatbot, answers, *controls],
                 outputs,
                 concurrency_limit=2,
                 concurrency_id="ask",
+                api_visibility="private",
+            ).then(  # .then runs whether or not the answer succeeded: the box is never left locked
+                lambda: (gr.update(interactive=True), gr.update(interactive=True)),
+                None,
+                [question, send],
+                queue=False,
                 api_visibility="private",
             ).then(None, js=SCROLL_TO_NEWEST)
         for button, text in zip(examples, EXAMPLES):
