@@ -316,6 +316,19 @@ def test_upload_adds_a_new_article_and_rebuilds(handlers, tmp_path):
     assert answers[-1].hits[0].citation.title == "Ny artikel om Malmö"
 
 
+def test_an_upload_the_build_leaves_out_is_said_to_be_not_indexed(handlers, tmp_path):
+    corpus = handlers.settings.corpus_dir
+    (corpus / "lund.txt").write_text("Lund bygger\n\nLunds kommun bygger en ny skola i stadens norra del.\n")
+    handlers.rebuild()
+    same_text = _upload(
+        tmp_path, "kopia.txt", b"Lund bygger\n\nLunds kommun bygger en ny skola i stadens norra del.  \n"
+    )
+    message = handlers.upload([str(same_text)])  # other bytes, the same article: indexed once, as lund.txt
+    assert "Added uploads/kopia.txt." in message
+    assert "uploads/kopia.txt is in the corpus folder but not indexed: Skipped uploads/kopia.txt" in message
+    assert "it is a copy of lund.txt (same text)" in message
+
+
 def test_upload_refuses_duplicates_wrong_types_oversize_and_unreadable_files(handlers, tmp_path):
     corpus = handlers.settings.corpus_dir
     before = sorted(p.relative_to(corpus) for p in corpus.rglob("*"))

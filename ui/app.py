@@ -276,7 +276,11 @@ class Handlers:
         ]
         lines += [f"{md(name)}: not added — {why}." for name, why in report.rejected]
         if report.added:
-            lines.append(self.rebuild(say, with_status=False))  # the page shows the status beside it
+            heard = []  # the build's own lines: why it left an added file out (the same text as an article, ...)
+            lines.append(self.rebuild(lambda text: (heard.append(str(text)), say(text)), with_status=False))
+            for path in (p for p in report.added if not self.is_original(p)):
+                why = next((line for line in heard if path in line), "the loader left it out")
+                lines.append(f"{md(path)} is in the corpus folder but not indexed: {md(why)}")
         return "\n\n".join(lines)
 
     # --- API and index panel ---------------------------------------------------------------
