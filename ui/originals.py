@@ -27,7 +27,10 @@ class CorpusFiles:
     """ASGI middleware: `is_article(relative_path)` says whether a corpus file is an indexed original."""
 
     def __init__(self, app, corpus_dir: Path, is_article: Callable[[str], bool]):
-        self.app, self.corpus, self.is_article = app, corpus_dir, is_article
+        self.app, self.is_article = app, is_article
+        # The corpus folder as named (articles may be links inside it) and as it really is.
+        self.named_root = Path(os.path.abspath(corpus_dir))
+        self.root = self.named_root.resolve()
 
     async def __call__(self, scope, receive, send):
         route = FILE_ROUTE.search(scope.get("path", "")) if scope["type"] == "http" else None
@@ -62,12 +65,12 @@ class CorpusFiles:
         # As Gradio reads the path: relative to the working folder. An article's source may itself be a
         # link inside the corpus (the loader checked where it points), so it is looked up as named too.
         try:
-            named, root = Path(os.path.abspath(requested)), Path(os.path.abspath(self.corpus))
-            if named.is_relative_to(root) and self.is_article(named.relative_to(root).as_posix()):
+            named = Path(os.path.abspath(requested))
+            if named.is_relative_to(self.named_root) and self.is_article(named.relative_to(self.named_root).as_posix()):
                 return True
-            resolved, root = named.resolve(), root.resolve()
+            resolved = named.resolve()
         except (OSError, RuntimeError, ValueError):
             return True  # not a path we can place: Gradio's own checks refuse it
-        if not resolved.is_relative_to(root):
+        if not resolved.is_relative_to(self.root):
             return True  # not in the corpus (an upload, an export): Gradio's allowed paths decide
-        return self.is_article(resolved.relative_to(root).as_posix())
+        return self.is_article(resolved.relative_to(self.root).as_posix())
