@@ -19,7 +19,7 @@ import numpy as np
 
 from assistant.confidence import Calibration, evidence
 from assistant.errors import QuestionError
-from assistant.retrieve import rank
+from assistant.retrieve import query_languages, rank
 from assistant.settings import MAX_PASSAGES, MODES, Settings
 from assistant.summary import Sentence, as_text, short_answer
 from corpus.chunk import article_sentences
@@ -267,7 +267,7 @@ class Assistant:
         """Answer from `index`, with the lookups derived from it."""
         self.index = index
         self._by_id = {c.id: i for i, c in enumerate(index.chunks)}
-        self._languages = [*index.manifest.languages, "en"]  # questions may also be in English
+        self._languages = query_languages(index)
 
     def _search(self, text: str, mode: str, k: int, mask) -> Search:
         """One search for `text`: its hits with calibrated confidence."""

@@ -70,12 +70,17 @@ class Found:
     bm25: dict[int, float]  # chunk position -> keyword score (stems + 4-grams)
 
 
+def query_languages(index: StoredIndex) -> list[str]:
+    """The languages a question is tokenised in: the index's, and English (questions may be English)."""
+    return [*index.manifest.languages, "en"]
+
+
 def find(index: StoredIndex, query: str, query_vector: np.ndarray | None, want: int, allowed=None) -> Found:
     """Both retrievers' `want` best candidates (no dense ones without a query vector); `allowed` is an
     optional boolean mask over chunks (filters)."""
     dense = _dense(index, query_vector, want, allowed) if query_vector is not None else {}
     pooled = dict(zip(dense, index.cosines(query_vector, list(dense), WINDOW_MEAN_SHARE))) if dense else {}
-    parts = [index.bm25.scores(t) for t in query_token_parts(query, [*index.manifest.languages, "en"])]
+    parts = [index.bm25.scores(t) for t in query_token_parts(query, query_languages(index))]
     if allowed is not None:
         parts = [np.where(allowed, p, 0.0) for p in parts]
     scores = parts[0] + parts[1]
@@ -125,7 +130,7 @@ def fusion_features(index: StoredIndex, query: str, vector: np.ndarray, position
     scales += [found.keyword.stems[keyword], found.keyword.ngrams[keyword]]
     values = [index.cosines(vector, positions, share) for share in (WINDOW_MEAN_SHARE, 0.0)]
     values += [found.keyword.stems[positions], found.keyword.ngrams[positions]]
-    coverage, missing = index.bm25.word_evidence(query, [*index.manifest.languages, "en"], positions)
+    coverage, missing = index.bm25.word_evidence(query, query_languages(index), positions)
     return np.column_stack([*(_min_max(v, scale) for v, scale in zip(values, scales)), coverage, missing])
 
 

@@ -26,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from assistant.queries import Judge, load_queries  # noqa: E402
+from assistant.retrieve import query_languages  # noqa: E402
 from assistant.settings import Settings  # noqa: E402
 from benchmarks.calibrate import BENCHMARKS, open_benchmark  # noqa: E402
 from benchmarks.common import print_table  # noqa: E402
@@ -49,7 +50,7 @@ def keyword_scores(index, queries, context_words: int, ngram_weight: float, k1: 
     retriever.index(
         [tokenize(t, c.language, ngrams) or ["\u2205"] for t, c in zip(texts, index.chunks)], show_progress=False
     )
-    vocab, languages = retriever.vocab_dict, [*index.manifest.languages, "en"]
+    vocab, languages = retriever.vocab_dict, query_languages(index)
     out = np.zeros((len(queries), len(index.chunks)), dtype=np.float32)
     for i, q in enumerate(queries):
         stems, grams = ([t for t in part if t in vocab] for part in query_token_parts(q.query, languages))
