@@ -123,9 +123,7 @@ def clean_question(question: str, max_chars: int) -> tuple[str, tuple[str, ...]]
     """Strip control characters and extra whitespace; truncate very long input with a notice."""
     if question is not None and not isinstance(question, str):
         raise QuestionError(f"The question must be text, not {type(question).__name__}.")
-    text = "".join(" " if ch in "\t\n\r" else ch for ch in question or "")
-    text = "".join(ch for ch in text if unicodedata.category(ch) not in ("Cc", "Cf", "Cs"))
-    text = " ".join(text.split())
+    text = _plain(question or "")
     if not text:
         raise QuestionError("The question is empty: type a question, e.g. 'Vem leder arbetet i Hässleholm?'.")
     notices = ()
@@ -133,6 +131,12 @@ def clean_question(question: str, max_chars: int) -> tuple[str, tuple[str, ...]]
         notices = (f"Your question was {len(text):,} characters long; only the first {max_chars:,} were used.",)
         text = text[:max_chars]
     return text, notices
+
+
+def _plain(text: str) -> str:
+    """`text` on one line: control characters dropped, runs of whitespace one space."""
+    text = "".join(" " if ch in "\t\n\r" else ch for ch in text)
+    return " ".join("".join(ch for ch in text if unicodedata.category(ch) not in ("Cc", "Cf", "Cs")).split())
 
 
 def checked_k(k) -> int:
@@ -167,20 +171,21 @@ def last_question(history) -> str | None:
     """The previous user question from a list of strings or of {"role", "content"} messages; a content
     may be a list of parts ({"type": "text", "text": ...}), as Gradio's chat hands its history back."""
     for turn in reversed(history or []):
-        if isinstance(turn, str):
+        if isinstance(turn, str) and _plain(turn):
             return turn
         if isinstance(turn, dict) and turn.get("role") == "user":
             content = turn.get("content")
             if isinstance(content, list):
                 content = " ".join(p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
-            if isinstance(content, str) and content.strip():
+            if isinstance(content, str) and _plain(content):
                 return content
     return None
 
 
-def search_texts(question: str, history, languages: list[str]) -> list[str]:
-    """What may be searched for: the question alone, and joined with the previous one if it may be a follow-up."""
-    previous = last_question(history)
+def search_texts(question: str, history, languages: list[str], max_chars: int) -> list[str]:
+    """What may be searched for: the question alone, and joined with the previous one if it may be a follow-up
+    (the previous question cleaned and cut to `max_chars` like a new one)."""
+    previous = _plain(last_question(history) or "")[:max_chars]
     if not previous or len(content_words(question, languages)) > FOLLOW_UP_WORDS:
         return [question]
     return [question, f"{previous} {question}"]
@@ -238,6 +243,7 @@ class Assistant:
         dates = checked_date(since, "since"), checked_date(until, "until")
         if author is not None and not isinstance(author, str):
             raise QuestionError(f"author must be text (part of a name); got {author!r:.40}.")
+        author = unicodedata.normalize("NFC", author or "").strip()  # a blank author is no filter
         mode = mode or self.settings.mode
         if mode not in MODES:
             raise QuestionError(f"Unknown mode {mode!r}: use one of {', '.join(MODES)}.")
@@ -247,12 +253,16 @@ class Assistant:
         mask = self._mask(languages, article_ids, *dates, author)
         if mask is not None and not mask.any():
             raise QuestionError("No article matches these filters (language, articles, dates, author): widen them.")
-        tries = [self._search(text, mode, k, mask) for text in search_texts(question, history, self._languages)]
+        tries = [
+            self._search(text, mode, k, mask)
+            for text in search_texts(question, history, self._languages, self.settings.max_question_chars)
+        ]
         best = tries[0]
         if len(tries) > 1 and tries[1].reading > best.reading + FOLLOW_UP_GAIN:
             best = tries[1]
         hits = best.hits
-        no_answer = not hits or best.top < self.refuse_below
+        # A question of stopwords and punctuation only ("???", "the") asks nothing the corpus could answer.
+        no_answer = not hits or best.top < self.refuse_below or not content_words(best.text, self._languages)
         if highlight:
             hits = self._highlights(hits, best.text, best.vector)
         return Answer(question, tuple(hits), no_answer, best.text, notices, () if no_answer else short_answer(hits))
@@ -275,8 +285,12 @@ class Assistant:
         ranking = rank(self.index, text, vector, self.settings, mode, k, mask)
         if not ranking.hits:
             return Search(text, vector, [], 0.0, 0.0)
+        # A filter only narrows what may be shown: how well a passage stands out (margin, agreement) is read
+        # against the whole corpus, or a filter that leaves one article would make its weakest passage look
+        # like the answer ("Vem vann fotbolls-VM 2018?" --until 2014 was answered).
+        background = ranking if mask is None else rank(self.index, text, vector, self.settings, mode, k)
         # The last row is the lead's: its evidence decides "nothing relevant" (assistant/retrieve.py Ranking.lead).
-        rows = evidence(self.index, text, ranking, self._languages, [*ranking.hits, ranking.lead])
+        rows = evidence(self.index, text, background, self._languages, [*ranking.hits, ranking.lead])
         confidence = self.calibration.probability(rows)
         if mode == "bm25":  # shown score: share of the best BM25 score
             best = max(r.score for r in ranking.hits) or 1.0
@@ -316,7 +330,8 @@ class Assistant:
 
     def search_texts(self, question: str, history=None) -> list[str]:
         """Every text `ask(question, history=history)` may search for (see `prefetch`)."""
-        return search_texts(clean_question(question, self.settings.max_question_chars)[0], history, self._languages)
+        limit = self.settings.max_question_chars
+        return search_texts(clean_question(question, limit)[0], history, self._languages, limit)
 
     def _mask(self, languages, article_ids, since=None, until=None, author=None) -> np.ndarray | None:
         if not languages and not article_ids and not since and not until and not author:
@@ -326,7 +341,7 @@ class Assistant:
             for a in self.index.articles.values()
             if (not since or (a.date and a.date[: len(since)] >= since))
             and (not until or (a.date and a.date[: len(until)] <= until))
-            and (not author or author.casefold() in a.author.casefold())
+            and (not author or author.casefold() in unicodedata.normalize("NFC", a.author).casefold())
         }
         return np.array(
             [

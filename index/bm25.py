@@ -12,6 +12,7 @@ from 0.747 to 0.804 on our articles; k1 1.2 and b 0.5 were chosen there too.
 from __future__ import annotations
 
 import re
+import unicodedata
 from functools import cache
 from pathlib import Path
 
@@ -68,14 +69,20 @@ def _is_stopword(word: str, languages: list[str]) -> bool:
     return any(word in _stopwords(lang) for lang in languages)
 
 
+def _words(text: str) -> list[str]:
+    # NFKC: a letter typed decomposed (macOS, "o" + combining diaeresis) and a PDF's ligatures ("ﬁ") are the
+    # same words as their usual forms, on both the question's and the chunk's side.
+    return _WORD.findall(unicodedata.normalize("NFKC", text).lower())
+
+
 def content_words(text: str, languages: list[str]) -> list[str]:
     """The lower-cased words of `text` that are not a stopword of any of `languages`, in order."""
-    return [w for w in _WORD.findall(text.lower()) if not _is_stopword(w, languages)]
+    return [w for w in _words(text) if not _is_stopword(w, languages)]
 
 
 def tokenize(text: str, language: str, ngrams: bool = True) -> list[str]:
     """Lower-cased words without stopwords, stemmed in `language`, then (optionally) their n-grams."""
-    words = [w for w in _WORD.findall(text.lower()) if w not in _stopwords(language)]
+    words = [w for w in _words(text) if w not in _stopwords(language)]
     stems = _stemmer(language).stemWords(words)
     return stems + [g for w in words for g in _ngrams(w)] if ngrams else stems
 
