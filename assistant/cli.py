@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -64,7 +65,36 @@ def user_errors(fn):
     return wrapper
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _UsageLine(click.UsageError):
+    def show(self, file=None) -> None:
+        where = f" (see `{self.ctx.command_path} --help`)" if self.ctx else ""
+        click.echo(plain(f"Error: {self.message}{where}"), err=True)
+
+
+@contextlib.contextmanager
+def _one_line_usage():
+    try:
+        yield
+    except (_UsageLine, click.exceptions.NoArgsIsHelpError):  # the latter shows the help, as it should
+        raise
+    except click.UsageError as exc:
+        raise _UsageLine(exc.format_message(), exc.ctx) from None
+
+
+class _Commands(click.Group):
+    """Click's own usage errors (unknown option, bad value, missing argument) as one line, like ours,
+    instead of a usage block and a hint above it. Subcommands are parsed inside invoke, so this covers them."""
+
+    def make_context(self, *args, **kwargs):
+        with _one_line_usage():
+            return super().make_context(*args, **kwargs)
+
+    def invoke(self, ctx):
+        with _one_line_usage():
+            return super().invoke(ctx)
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 def main():
     """Ask questions about Nordic articles and get cited passages back."""
 
@@ -79,7 +109,7 @@ def model():
     "--dest",
     type=click.Path(path_type=Path),
     default=None,
-    help=option_help("model"),
+    help="Folder to write the converted model into (default: the model folder, ASSISTANT_MODEL).",
 )
 @user_errors
 def model_prepare(dest):
@@ -153,7 +183,13 @@ def _some_titles(titles: list[str], label: str, verbose: bool) -> str:
 
 @index.command("worker")
 @store_option
-@click.option("--wait", default=0.0, show_default=True, help="Seconds to wait for new batches before exiting.")
+@click.option(
+    "--wait",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Seconds to wait for new batches before exiting.",
+)
 @user_errors
 def index_worker(store, wait):
     """Embed batches of builds running against the database store (ASSISTANT_STORE), then exit."""

@@ -20,8 +20,8 @@ class Embedder:
     def __init__(self, model: str):
         self.model_name = model
 
-    @cached_property
-    def _model(self):
+    def _checked_path(self) -> Path:
+        """The model's path, if it can be a model folder (ModelError if it plainly cannot)."""
         path = Path(self.model_name)
         if not path.exists() and (path.is_absolute() or self.model_name.startswith(".")):
             raise ModelError(f"Model folder {path} does not exist: run `assistant model prepare`.")
@@ -30,6 +30,13 @@ class Embedder:
                 f"The model path {path} is a file, not a model folder: set ASSISTANT_MODEL to the folder "
                 "`assistant model prepare` wrote."
             )
+        if path.is_dir() and not (path / "config.json").is_file():
+            raise _load_error(self.model_name, FileNotFoundError("no config.json"))
+        return path
+
+    @cached_property
+    def _model(self):
+        self._checked_path()
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as hf_logging
 
@@ -51,7 +58,8 @@ class Embedder:
     @cached_property
     def fingerprint(self) -> str:
         """Identifies the weights without hashing 470 MB: small config files plus file sizes."""
-        path = Path(self.model_name)
+        # Checked first: a missing folder was otherwise reported as an index "built with another model".
+        path = self._checked_path()
         if not path.is_dir():
             return hashlib.sha256(self.model_name.encode()).hexdigest()[:16]
         digest = hashlib.sha256()

@@ -25,6 +25,11 @@ def run(*args, **env):
     [
         (["index", "status", "--index", "/nonexistent/idx"], "No index at /nonexistent/idx"),
         (["index", "build", "--corpus", "/nonexistent/corpus", "--index", "/tmp/x"], "does not exist"),
+        # Click's own usage errors: one line too, not a usage block and a hint above it.
+        (["ask", "--k", "abc", "x"], "Invalid value for '--k'"),
+        (["ask"], "Missing argument 'QUESTION'. (see `main ask --help`)"),
+        (["bogus"], "No such command 'bogus'"),
+        (["index", "worker", "--wait", "-5"], "Invalid value for '--wait'"),
     ],
 )
 def test_user_mistakes_exit_2_with_one_line(args, message):
@@ -133,6 +138,22 @@ def test_build_and_ask_print_no_terminal_escape_codes_from_the_corpus(tiny_setti
 def test_options_are_read_from_the_environment(tmp_path):
     result = run("index", "status", ASSISTANT_INDEX=str(tmp_path / "from-env"))
     assert result.exit_code == 2 and str(tmp_path / "from-env") in result.output
+
+
+@pytest.mark.integration
+def test_a_model_setting_that_names_no_model_is_said_so_not_another_model(real_index, tmp_path):
+    (tmp_path / "afile").write_text("x")
+    (tmp_path / "empty").mkdir()
+    cases = {
+        "/nonexistent/model": "does not exist",
+        "afile": "is a file",
+        "empty": "not a converted model (FileNotFoundError: no config.json)",
+    }
+    for model, message in cases.items():
+        path = model if model.startswith("/") else str(tmp_path / model)
+        result = run("ask", "Umeå?", "--index", str(real_index.index_dir), ASSISTANT_MODEL=path)
+        assert result.exit_code == 2 and message in result.output and "another model" not in result.output, model
+        assert len(result.output.strip().splitlines()) == 1
 
 
 @pytest.mark.integration

@@ -278,6 +278,19 @@ def test_markdown_export_holds_questions_short_answers_passages_and_citations(ha
     assert "<script>" not in text and "<img" not in text
 
 
+def test_exports_live_in_one_folder_made_at_the_first_and_removed_with_the_handlers(handlers):
+    import gc
+
+    fresh = Handlers(handlers.settings, embedder=handlers.embedder)
+    assert fresh._exports is None  # a page start made an empty folder in /tmp each time
+    history, answers = ask(fresh, "Hur många medarbetare omfattar arbetet i Umeå?")
+    folder = Path(fresh.export(answers)).parent
+    assert Path(fresh.export(answers)).parent == folder and len(list(folder.iterdir())) == 2
+    del fresh
+    gc.collect()
+    assert not folder.exists()
+
+
 def test_copy_citation_carries_the_full_citation_as_text(handlers):
     history, answers = ask(handlers, "Umeå rutiner", k=1)
     hit = answers[-1].hits[0]

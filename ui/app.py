@@ -2,8 +2,10 @@
 
 import inspect
 import json
+import shutil
 import tempfile
 import threading
+import weakref
 from dataclasses import asdict
 from datetime import UTC, datetime
 from html import escape
@@ -91,7 +93,7 @@ class Handlers:
         self.assistant: Assistant | None = None
         self._feedback_lock = threading.Lock()
         self._rebuild_lock = threading.Lock()
-        self._exports = Path(tempfile.mkdtemp(prefix="assistant-export-"))
+        self._exports: Path | None = None  # made at the first export, removed with the handlers (Gradio copies)
         self._sources: tuple[Assistant | None, frozenset[str]] = (None, frozenset())
         self.reload()
 
@@ -255,6 +257,9 @@ class Handlers:
         """The conversation as a Markdown file (a new one per call); None before the first answer."""
         if not any(a is not None for a in answers or []):
             return None
+        if self._exports is None:  # made once, not per page start: thousands of empty folders piled up in /tmp
+            self._exports = Path(tempfile.mkdtemp(prefix="assistant-export-"))
+            weakref.finalize(self, shutil.rmtree, self._exports, ignore_errors=True)
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S-%f")
         path = self._exports / f"conversation-{stamp}.md"
         path.write_text(markdown(answers, self.index_version()), encoding="utf-8")
