@@ -53,8 +53,8 @@ index: model
 
 # Every shipped set, each against the index of its own corpus (SweQUAD's is built on demand, incrementally).
 eval: index
-	$(BIN)/assistant eval eval/queries.jsonl --mode all
-	$(BIN)/assistant eval eval/conversations.jsonl --mode all
+	$(BIN)/assistant eval eval/queries.jsonl --mode all --corpus corpus/articles --index var/eval/ours/index
+	$(BIN)/assistant eval eval/conversations.jsonl --mode all --corpus corpus/articles --index var/eval/ours/index
 	$(BIN)/assistant eval eval/swequad/queries.jsonl eval/swequad/out_of_scope.jsonl --mode all \
 		--corpus eval/swequad/corpus --index var/eval/swequad/index
 

@@ -38,7 +38,7 @@ class Settings:
     index_dir: Path = _setting(PROJECT_ROOT / "var" / "index", "Folder holding the built index.", "ASSISTANT_INDEX")
     model: str = _setting(
         str(PROJECT_ROOT / "var" / "models" / "multilingual-e5-small"),
-        "Sentence-transformers model folder (or hub id on a machine with internet).",
+        "Sentence-transformers model folder (written by `assistant model prepare`).",
         "ASSISTANT_MODEL",
     )
     chunk_tokens: int = _setting(

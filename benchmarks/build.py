@@ -10,7 +10,7 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-from common import print_table, timed
+from common import arguments, print_table, timed
 
 from assistant.settings import Settings
 from corpus.chunk import chunk_articles
@@ -21,6 +21,7 @@ from index.windows import window_texts
 
 
 def main() -> None:
+    arguments(__doc__)
     base = Settings.from_env()
     embedder = Embedder(base.model)
     embedder.encode_query("warm up")

@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import print_table
+from common import arguments, print_table
 
 ROOT = Path(__file__).resolve().parents[1]
 CHILD = """
@@ -28,6 +28,7 @@ print(json.dumps({"open": t1 - t0, "first": t2 - t1,
 
 
 def main() -> None:
+    arguments(__doc__)
     start = time.perf_counter()
     out = subprocess.run([sys.executable, "-c", CHILD], cwd=ROOT, capture_output=True, text=True, check=True)
     total = time.perf_counter() - start

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import resource
 import sys
@@ -37,3 +38,12 @@ def print_table(headers: list[str], rows: list[list]) -> None:
     print("-|-".join("-" * w for w in widths))
     for row in cells:
         print(" | ".join(c.ljust(w) for c, w in zip(row, widths)))
+
+
+def arguments(doc: str, *positionals: tuple[str, str]) -> argparse.Namespace:
+    """The script's command line: `--help` prints its docstring (a script run with `--help` ran the whole
+    benchmark); each (name, help) is a positional argument, optional when its name starts with "?"."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    for name, help in positionals:
+        parser.add_argument(name.lstrip("?"), nargs="?" if name.startswith("?") else None, help=help)
+    return parser.parse_args()

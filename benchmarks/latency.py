@@ -5,7 +5,7 @@ python benchmarks/latency.py            # uses var/index; goal: p50 ask <= 1.3x 
 
 from __future__ import annotations
 
-from common import percentiles, print_table, timed
+from common import arguments, percentiles, print_table, timed
 
 from assistant.answer import Assistant
 from assistant.queries import load_queries
@@ -13,6 +13,7 @@ from assistant.settings import PROJECT_ROOT
 
 
 def main() -> None:
+    arguments(__doc__)
     assistant = Assistant.open()
     queries = [q.query for q in load_queries(PROJECT_ROOT / "eval" / "queries.jsonl")]
     for q in queries[:5]:  # warm up: first calls pay for lazy initialisation

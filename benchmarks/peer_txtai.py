@@ -9,7 +9,7 @@ separates what the indexed text buys from what our fusion buys.
 from __future__ import annotations
 
 import numpy as np
-from common import percentiles, print_table, timed
+from common import arguments, percentiles, print_table, timed
 
 from assistant.answer import Assistant
 from assistant.eval import metrics, run_queries
@@ -45,6 +45,7 @@ def txtai_scores(assistant: Assistant, queries, context_words: int) -> tuple[flo
 
 
 def main() -> None:
+    arguments(__doc__)
     assistant = Assistant.open()
     queries = [q for q in load_queries(PROJECT_ROOT / "eval" / "queries.jsonl") if not q.out_of_scope]
     for q in queries[:5]:

@@ -6,10 +6,9 @@ on the folder store and the PostgreSQL store holding the same corpus.
 
 from __future__ import annotations
 
-import sys
 import time
 
-from common import percentiles
+from common import arguments, percentiles
 
 from assistant.answer import Assistant
 from assistant.queries import load_queries
@@ -19,8 +18,14 @@ from index.embed import Embedder
 
 def main() -> None:
     """Print p50/p95 of ask and search per store."""
-    folder, url = sys.argv[1], sys.argv[2]
-    queries = sys.argv[3] if len(sys.argv) > 3 else PROJECT_ROOT / "eval" / "swequad" / "queries.jsonl"
+    args = arguments(
+        __doc__,
+        ("folder_index", "a folder index of the corpus"),
+        ("postgres_url", "ASSISTANT_STORE URL of the same corpus"),
+        ("?queries", "test-query file (default: eval/swequad/queries.jsonl)"),
+    )
+    folder, url = args.folder_index, args.postgres_url
+    queries = args.queries or PROJECT_ROOT / "eval" / "swequad" / "queries.jsonl"
     embedder = Embedder(Settings().model)
     questions = [q.query for q in load_queries(queries)][:150]
     for label, settings in (("folder", Settings(index_dir=folder)), ("postgres", Settings(store=url))):
