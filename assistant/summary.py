@@ -40,7 +40,7 @@ def short_answer(hits, max_sentences: int = MAX_SENTENCES) -> tuple[Sentence, ..
         for start, end in hit.highlight:
             text = " ".join(hit.text[start:end].split())
             key = _key(text)
-            if len(text) < MIN_CHARS or key in seen:
+            if len(text) < MIN_CHARS or not key or key in seen:  # no key: no word ("| --- | --- |")
                 continue
             seen.add(key)
             chosen.append(Sentence(_cut(text), hit.rank))

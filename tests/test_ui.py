@@ -80,6 +80,8 @@ def test_short_answer_skips_repeated_sentences_and_weak_pieces():
     sure, unsure = replace(hits[0], confidence=0.9), replace(hits[3], rank=2, confidence=0.3)
     assert [s.rank for s in short_answer([sure, unsure])] == [1]  # far less likely to answer: left out
     assert [s.rank for s in short_answer([sure, replace(unsure, confidence=0.6)])] == [1, 2]
+    rule = "| ------ | ------ |"  # a Markdown table's rule: long enough, but not a word in it
+    assert short_answer([replace(hits[0], text=rule, highlight=((0, len(rule)),))]) == ()
 
 
 def test_no_answer_is_said_plainly_with_the_closest_titles(handlers):
