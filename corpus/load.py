@@ -18,11 +18,12 @@ import stat
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from corpus.clean import clean_lines
+from corpus.clean import clean_lines, unwrap
 from corpus.document import Extracted, Unreadable, articles_from_extracted, layout
 from corpus.errors import CorpusError
 from corpus.html import extract_html
 from corpus.lang import detect_language
+from corpus.markdown import FrontMatter, front_matter
 from corpus.meta import find_author, find_date
 from corpus.options import LoadOptions
 from corpus.pdf import extract_pdf
@@ -68,8 +69,9 @@ class LoadResult:
 def read_source(corpus_dir: Path, relative: str) -> str:
     """The text of one corpus file as the index saw it, the text citation offsets point into.
 
-    That is the file itself (.txt, .md), the extracted text (web pages, PDF, Word; extraction is
-    deterministic, so it is the same text the build saw), or a web page with its tags blanked.
+    That is the file itself (.txt, .md; wrapped lines joined and front matter blanked by spaces of the
+    same length), the extracted text (web pages, PDF, Word; extraction is deterministic, so it is the
+    same text the build saw), or a web page with its tags blanked.
 
     `relative` comes from outside (the UI), so it must resolve to a file inside the corpus folder.
     """
@@ -106,6 +108,10 @@ def load_corpus(corpus_dir: Path, options: LoadOptions | None = None, progress=N
     not with the files' size. `progress(done, total)` is called after each file when given.
     """
     options = options or LoadOptions()
+    if corpus_dir.exists() and not corpus_dir.is_dir():
+        raise CorpusError(
+            f"The corpus {corpus_dir} is a file, not a folder: pass the folder that holds it (--corpus DIR)."
+        )
     if not corpus_dir.is_dir():
         raise CorpusError(f"Corpus folder {corpus_dir} does not exist: create it or pass --corpus DIR.")
     root = corpus_dir.resolve()
@@ -152,18 +158,26 @@ def _document(path: Path, data: bytes, relative: str = "") -> tuple[str, list[Ar
         text = blank_html(text)
     if not text.strip():
         raise _Unusable(_NO_TEXT if suffix in HTML_SUFFIXES else "it is empty")
-    return text, articles_from_text(text, relative)
+    markdown, meta = suffix == ".md", FrontMatter()
+    if markdown:  # the front matter is metadata, not text: blanked, only its title stays (see corpus.markdown)
+        text, meta = front_matter(text)
+    if suffix in TEXT_SUFFIXES:
+        text = unwrap(text)
+    return text, _with_file_meta(articles_from_text(text, relative, markdown), meta.date, meta.author)
 
 
 def _page_articles(extracted: Extracted, relative: str) -> list[Article]:
     """A web page's articles: its main text goes through the same cleaning and splitting as plain
-    text, so a saved tag-archive page still splits into its articles. A page of one article gets
-    the page's date and author; on a listing page each article keeps its own dateline, if any."""
-    articles = articles_from_text(layout(extracted), relative)
-    if len(articles) == 1:
+    text, so a saved tag-archive page still splits into its articles."""
+    return _with_file_meta(articles_from_text(layout(extracted), relative), extracted.date, extracted.author)
+
+
+def _with_file_meta(articles: list[Article], date: str, author: str) -> list[Article]:
+    """A file of one article gets the file's own date and author (a web page's metadata, a Markdown
+    file's front matter); in a file of several each article keeps its own dateline, if any."""
+    if len(articles) == 1 and (date or author):
         article = articles[0]
-        date, author = extracted.date or article.date, extracted.author or article.author
-        articles = [replace(article, date=date, author=author)]
+        articles = [replace(article, date=date or article.date, author=author or article.author)]
     return articles
 
 
@@ -289,10 +303,9 @@ def _read_bytes(path: Path, limit: int | None, limit_mb: float) -> bytes:
 
 
 def _too_large(size: int, limit_mb: float) -> str:
-    return (
-        f"it is {size / 1024 / 1024:.1f} MB, larger than {limit_mb:g} MB (ASSISTANT_MAX_FILE_MB): "
-        "split it or raise the limit"
-    )
+    mb = size / 1024 / 1024
+    shown = f"{mb:.1f}" if mb >= 1 else f"{mb:.2g}"  # 10 KB over a 0.01 MB limit read "0.0 MB, larger than 0.01"
+    return f"it is {shown} MB, larger than {limit_mb:g} MB (ASSISTANT_MAX_FILE_MB): split it or raise the limit"
 
 
 def _why(exc: OSError) -> str:
@@ -375,10 +388,10 @@ def _blank_hidden(html: str) -> str:
     return "".join(parts)
 
 
-def articles_from_text(text: str, source: str) -> list[Article]:
-    """The articles of one file's text; offsets point into `text`."""
+def articles_from_text(text: str, source: str, markdown: bool = False) -> list[Article]:
+    """The articles of one file's text; offsets point into `text` (`markdown`: see `clean_lines`)."""
     articles, seen = [], set()
-    for block in split_articles(clean_lines(text)):
+    for block in split_articles(clean_lines(text, markdown)):
         title, body = block[0].text, block[1:]
         if len(title) > LONG_TITLE_CHARS:
             # One long line is text, not a title: keep it as the first paragraph and title the

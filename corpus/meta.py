@@ -3,7 +3,9 @@
 Candidates are picked by pattern (a "Publicerad:" line, a dd/mm/yy stamp, "Varberg den 15 juni
 2017", an ISO date) and parsed by `dateparser` in Swedish, Danish and English, day before month
 as these archives write it. Only the first and last lines of an article are searched: a date in
-the middle of the text is what the article is about, not when it was written.
+the middle of the text is what the article is about, not when it was written. A line that starts
+with a publication label ("Publicerad: måndag 30 september, 2019") is searched a little further in,
+since a page footer often puts the author's name or a pull quote after it.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import re
 from datetime import date, datetime
 
 HEAD_LINES, TAIL_LINES = 4, 2
+DATELINE_LINES = 8  # a labelled dateline is looked for among this many first and last lines
 MAX_LINE_CHARS = 200  # a dateline or byline is short; a long line is article text that mentions a date
 _MONTHS = (
     "januari|februari|mars|april|maj|juni|juli|augusti|september|oktober|november|december"
@@ -28,6 +31,8 @@ _CANDIDATES = (
     re.compile(r"\b(\d{1,2}/\d{1,2}[/-]\d{2,4}(?:\s+\d{1,2}[:.]\d{2})?)(?!\d)"),
     re.compile(r"\b(\d{4}-\d{2}-\d{2})\b"),
 )
+# Only publication labels: "Datum: 12 maj" near the end is as likely the date of an event in the text.
+_DATELINE = re.compile(r"^\W*(?:publicerad|publiceret|published|uppdaterad|opdateret|updated)\b", re.I)
 _BYLINE = re.compile(
     r"^(?i:av|af|by|text|tekst|skrevet af|skriven av|författare|forfatter|author)\s*:?\s+"
     r"((?:[A-ZÅÄÖÆØÉ][\w'-]+\s*){2,4})(?:[,|–-].*)?$"
@@ -36,13 +41,29 @@ _PARSE_SETTINGS = {"DATE_ORDER": "DMY", "REQUIRE_PARTS": ["day", "month", "year"
 
 
 def find_date(lines: list[str]) -> str:
-    """The ISO date of the first dateline among the article's first and last lines, or ""."""
-    for line in _edges(lines):
-        for pattern in _CANDIDATES:
-            for match in pattern.finditer(line):
-                found = parse_date(match.group(1))
-                if found:
-                    return found
+    """The ISO date of the first dateline among the article's first and last lines, or "".
+
+    A line starting with a publication label ("Publicerad:", "Published") counts a few lines further
+    from the edges too; any other date there is text.
+    """
+    for line in _edges(lines, HEAD_LINES, TAIL_LINES):
+        found = _date_in(line)
+        if found:
+            return found
+    for line in _edges(lines, DATELINE_LINES, DATELINE_LINES):
+        found = _date_in(line) if _DATELINE.match(line) else ""
+        if found:
+            return found
+    return ""
+
+
+def _date_in(line: str) -> str:
+    """The first date in `line` that a candidate pattern finds and that parses, or ""."""
+    for pattern in _CANDIDATES:
+        for match in pattern.finditer(line):
+            found = parse_date(match.group(1))
+            if found:
+                return found
     return ""
 
 
@@ -80,6 +101,7 @@ def find_author(lines: list[str]) -> str:
     return ""
 
 
-def _edges(lines: list[str]) -> list[str]:
-    picked = lines[:HEAD_LINES] + lines[max(HEAD_LINES, len(lines) - TAIL_LINES) :]
+def _edges(lines: list[str], head: int, tail: int) -> list[str]:
+    """The first `head` and last `tail` lines (each line once), without long lines of text."""
+    picked = lines[:head] + lines[max(head, len(lines) - tail) :]
     return [ln for ln in picked if len(ln) <= MAX_LINE_CHARS]

@@ -2,7 +2,8 @@
 
 pypdf gives lines, not paragraphs. A paragraph ends where the gap to the next line is clearly
 larger than the page's usual line spacing, or the font size changes (a heading). Lines that come
-back on most pages (the running header, "Side 2 af 3") are furniture and are dropped.
+back at the top or bottom of most pages (the running header, "Side 2 af 3") are furniture and are
+dropped there, at the page edge, and nowhere else: body text never is.
 """
 
 from __future__ import annotations
@@ -51,8 +52,7 @@ def extract_pdf(data: bytes) -> Extracted:
     furniture = _running_lines(pages)
     blocks = []
     for number, lines in enumerate(pages, start=1):
-        lines = [ln for ln in lines if _key(ln.text) not in furniture and not _PAGE_NUMBER.match(ln.text)]
-        blocks += [Block(text, page=number) for text in _paragraphs(lines)]
+        blocks += [Block(text, page=number) for text in _paragraphs(_without_furniture(lines, furniture))]
     if not blocks:
         raise Unreadable("it has no text layer (a scan?): run OCR on it (e.g. ocrmypdf) and add it again")
     return titled(blocks, title, metadata_date(created), author.strip())
@@ -89,13 +89,31 @@ def _page_lines(page) -> list[_Line]:
 
 
 def _running_lines(pages: list[list[_Line]]) -> set[str]:
-    """Lines (digits ignored) at the top or bottom of more than half the pages: headers and footers."""
+    """Lines (digits ignored) at the top or bottom of more than half the pages: headers and footers.
+
+    A line whose key also comes in the middle of a page, or twice on one page, is text: a list of
+    "Vecka 3: 310 resenärer" or templated paragraphs look like a running line at the page edges.
+    """
     if len(pages) < 2:
         return set()
-    seen = Counter()
+    at_edge, in_text = Counter(), set()
     for lines in pages:
-        seen.update({_key(ln.text) for ln in lines[:EDGE_LINES] + lines[-EDGE_LINES:]})
-    return {key for key, n in seen.items() if n > len(pages) / 2}
+        keys = [_key(ln.text) for ln in lines]
+        at_edge.update(set(keys[:EDGE_LINES] + keys[-EDGE_LINES:]))
+        in_text.update(keys[EDGE_LINES:-EDGE_LINES])
+        in_text.update(key for key, n in Counter(keys).items() if n > 1)
+    return {key for key, n in at_edge.items() if n > len(pages) / 2 and key not in in_text}
+
+
+def _without_furniture(lines: list[_Line], furniture: set[str]) -> list[_Line]:
+    """The page's lines without running lines and page numbers, removed only among the first and last
+    lines of the page, where furniture sits: the same text in the body is article text."""
+    last = len(lines) - EDGE_LINES
+    return [
+        ln
+        for i, ln in enumerate(lines)
+        if not ((i < EDGE_LINES or i >= last) and (_key(ln.text) in furniture or _PAGE_NUMBER.match(ln.text)))
+    ]
 
 
 def _key(text: str) -> str:

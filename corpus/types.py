@@ -1,8 +1,9 @@
 """The records that flow through the pipeline.
 
-Offsets point into the text the index stores for a source: the file itself for .txt and .md, the
-file with its markup blanked for a web page read without extraction, and the extracted text
-(`corpus.document.layout`) for web pages, PDF and Word files read by a library.
+Offsets point into the text the index stores for a source: the file itself for .txt and .md (with
+the line breaks inside hard-wrapped paragraphs and a Markdown front matter blanked to spaces of the
+same length), the file with its markup blanked for a web page read without extraction, and the
+extracted text (`corpus.document.layout`) for web pages, PDF and Word files read by a library.
 """
 
 from __future__ import annotations

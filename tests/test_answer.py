@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import unicodedata
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from assistant.answer import clean_question, search_texts
+from assistant.answer import Assistant, clean_question, search_texts
 from assistant.cli import main
 from assistant.errors import QuestionError
 from corpus.load import read_source
@@ -67,6 +68,17 @@ def test_context_returns_neighbours_of_the_same_article(tiny_settings, fake_embe
     for bad in ({"before": -1}, {"after": "a"}):  # -1 left nothing, not even the passage itself
         with pytest.raises(QuestionError, match="whole numbers of passages"):
             assistant.context(second.id, **bad)
+
+
+def test_an_author_is_found_typed_in_either_unicode_form(tiny_settings, fake_embedder, coverage_calibration):
+    from assistant.library import rebuild
+
+    article = "Ny simhall i Nässjö\n\nAv Björn Öberg\n\nHallen öppnar i höst.\n"
+    (tiny_settings.corpus_dir / "simhall.txt").write_text(article)
+    rebuild(tiny_settings, fake_embedder, say=lambda _: None, progress=False)
+    assistant = Assistant.open(settings=tiny_settings, embedder=fake_embedder)
+    decomposed = unicodedata.normalize("NFD", "björn öberg")  # as macOS may hand it over
+    assert {h.citation.source for h in assistant.ask("simhall", author=decomposed).hits} == {"simhall.txt"}
 
 
 def test_history_must_be_a_list_and_author_text(tiny_assistant):

@@ -123,6 +123,9 @@ def test_a_linked_folder_leaving_the_corpus_is_reported_and_one_inside_read_once
 def test_missing_or_empty_corpus_is_a_clear_error(tmp_path):
     with pytest.raises(CorpusError, match="does not exist"):
         load_corpus(tmp_path / "nope")
+    (tmp_path / "a.txt").write_text("Titel\n\nText.")
+    with pytest.raises(CorpusError, match="is a file, not a folder"):
+        load_corpus(tmp_path / "a.txt")
     (tmp_path / "empty").mkdir()
     with pytest.raises(CorpusError, match="No articles"):
         load_corpus(tmp_path / "empty")
@@ -275,7 +278,153 @@ def test_files_over_the_size_limit_are_skipped_with_the_setting_named(tiny_corpu
     (tiny_corpus / "big.txt").write_text("Stor\n\n" + "Ett stycke text. " * 20_000, encoding="utf-8")
     result = load_corpus(tiny_corpus, LoadOptions(max_file_mb=0.25))
     assert {s.path: s.reason for s in result.skipped} == {
-        "big.txt": "it is 0.3 MB, larger than 0.25 MB (ASSISTANT_MAX_FILE_MB): split it or raise the limit"
+        "big.txt": "it is 0.32 MB, larger than 0.25 MB (ASSISTANT_MAX_FILE_MB): split it or raise the limit"
     }
+    tiny = {s.path: s.reason for s in load_corpus(tiny_corpus, LoadOptions(max_file_mb=0.0005)).skipped}
+    assert tiny["archive.txt"].startswith("it is 0.0009 MB, larger than 0.0005 MB")  # not "0.0 MB"
     assert len(result.articles) == 5
     assert any(a.source == "big.txt" for a in load_corpus(tiny_corpus, LoadOptions(max_file_mb=0)).articles)
+
+
+@pytest.mark.parametrize(
+    "text, sentences",
+    [
+        ("Mötet börjar kl. 18 i aulan. Alla är välkomna.", ["Mötet börjar kl. 18 i aulan.", "Alla är välkomna."]),
+        ("Hallen ska kosta ca. 240 miljoner kronor.", ["Hallen ska kosta ca. 240 miljoner kronor."]),
+        ("Skicka frågor till bl.a. Fritidsförvaltningen.", ["Skicka frågor till bl.a. Fritidsförvaltningen."]),
+        ("Ring Dr. Karl Nyberg eller t.ex. Malmö stad.", ["Ring Dr. Karl Nyberg eller t.ex. Malmö stad."]),
+        ("Hon bor i nr. 5 och han i nr. 7.", ["Hon bor i nr. 5 och han i nr. 7."]),
+        # Abbreviations that often end a sentence still do before a capital; other sentences are unchanged.
+        ("Vi har böcker, tidningar m.m. Biblioteket öppnar.", ["Vi har böcker, tidningar m.m.", "Biblioteket öppnar."]),
+        ("Det kostar 20 kr. Nästa år höjs det.", ["Det kostar 20 kr.", "Nästa år höjs det."]),
+        ("Planen gäller 2020. 2021 kom en ny.", ["Planen gäller 2020.", "2021 kom en ny."]),
+    ],
+)
+def test_sentences_do_not_end_after_common_abbreviations(text, sentences):
+    assert [text[a:b] for a, b in split_sentences(text)] == sentences
+
+
+WRAPPED = """Ny återvinningscentral i Lycksele
+
+Av Maria Holm
+
+Lycksele kommun öppnar en ny återvinningscentral vid Hedlunda
+industriområde den 2 april. Centralen har öppet alla vardagar och
+tar emot farligt avfall, elektronik och trädgårdsavfall utan kostnad
+för privatpersoner. Den gamla centralen vid Norrgatan stängs samtidigt.
+
+## Öppettider
+
+- Måndag till fredag klockan 7 till 19, lördagar klockan 9 till 15.
+- Söndagar stängt.
+
+Centralen vid Hedlunda, med plats för lastbilar. Foto: Per Berg
+
+Avfallschefen Maria Holm räknar med att besökarna blir fler eftersom
+det är lättare att parkera vid Hedlunda än vid den gamla centralen.
+"""
+WRAPPED_PARAGRAPHS = [
+    "Av Maria Holm",
+    "Lycksele kommun öppnar en ny återvinningscentral vid Hedlunda industriområde den 2 april. Centralen har "
+    "öppet alla vardagar och tar emot farligt avfall, elektronik och trädgårdsavfall utan kostnad för "
+    "privatpersoner. Den gamla centralen vid Norrgatan stängs samtidigt.",
+    "Öppettider",
+    "- Måndag till fredag klockan 7 till 19, lördagar klockan 9 till 15.",
+    "- Söndagar stängt.",
+    "Centralen vid Hedlunda, med plats för lastbilar. Foto: Per Berg",
+    "Avfallschefen Maria Holm räknar med att besökarna blir fler eftersom det är lättare att parkera vid "
+    "Hedlunda än vid den gamla centralen.",
+]
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_hard_wrapped_paragraphs_are_one_paragraph_with_exact_offsets(tmp_path, newline):
+    folder = tmp_path / "c"
+    folder.mkdir()
+    (folder / "wrapped.md").write_bytes(WRAPPED.replace("\n", newline).encode())
+    (article,) = load_corpus(folder).articles
+    source = read_source(folder, "wrapped.md")
+    assert len(source) == len(WRAPPED.replace("\n", newline))  # a space for each character of a line break
+    assert article.title == "Ny återvinningscentral i Lycksele"
+    assert [" ".join(p.text.split()) for p in article.paragraphs] == WRAPPED_PARAGRAPHS
+    assert source[article.start :].startswith(article.title)
+    assert all(source[p.start : p.end] == p.text for p in article.paragraphs)
+    # A sentence is no longer cut where the line was.
+    sentences = [" ".join(s.text.split()) for s in article_sentences(article)]
+    assert "Den gamla centralen vid Norrgatan stängs samtidigt." in sentences
+    assert (
+        "Centralen har öppet alla vardagar och tar emot farligt avfall, elektronik och trädgårdsavfall utan "
+        "kostnad för privatpersoner." in sentences
+    )
+
+
+def test_files_with_a_paragraph_per_line_are_read_as_before(tmp_path):
+    from corpus.clean import unwrap
+
+    swequad = SHIPPED_CORPUS.parents[1] / "eval" / "swequad" / "corpus"
+    for path in [*SHIPPED_CORPUS.iterdir(), *swequad.iterdir()]:
+        text = path.read_text(encoding="utf-8")
+        assert unwrap(text) == text, path.name
+    # Short lines in one block (a dateline and a byline) stay apart, also next to a wrapped paragraph.
+    text = "Ny plan\n\nPublicerad: 12 maj 2020\nAv Anna Berg\n\n" + WRAPPED.split("\n\n", 2)[2]
+    folder = tmp_path / "c"
+    folder.mkdir()
+    (folder / "a.txt").write_text(text)
+    (article,) = load_corpus(folder).articles
+    assert [p.text for p in article.paragraphs[:2]] == ["Publicerad: 12 maj 2020", "Av Anna Berg"]
+    assert (article.date, article.author) == ("2020-05-12", "Anna Berg")
+
+
+TRANAS = """# Bibliotekets öppettider i Tranås
+
+Av Karin Lindqvist
+
+Biblioteket i Tranås har nya öppettider från juni.
+
+| Dag | Öppet |
+| --- | :---: |
+| Måndag | 10–19 |
+"""
+FRONT_MATTER = """---
+title: "Vattenläcka i Mora"
+date: 2022-08-09
+author: Olle Strand
+tags:
+  - vatten
+---
+
+# Vattenläcka i Mora
+
+En vattenläcka på Vasagatan i Mora lämnade 400 hushåll utan vatten i natt. Reparationen tog sex timmar.
+"""
+
+
+def test_markdown_titles_without_hash_marks_and_no_table_rules(tmp_path):
+    folder = tmp_path / "c"
+    folder.mkdir()
+    (folder / "tranas.md").write_text(TRANAS)
+    (article,) = load_corpus(folder).articles
+    source = read_source(folder, "tranas.md")
+    assert article.title == "Bibliotekets öppettider i Tranås"
+    assert source[article.start : article.start + len(article.title)] == article.title
+    assert article.author == "Karin Lindqvist"
+    texts = [p.text for p in article.paragraphs]
+    assert texts[-2:] == ["| Dag | Öppet |", "| Måndag | 10–19 |"]  # the rule row between them is gone
+    assert all(source[p.start : p.end] == p.text for p in article.paragraphs)
+
+
+def test_markdown_front_matter_is_metadata_not_text(tmp_path):
+    folder = tmp_path / "c"
+    folder.mkdir()
+    (folder / "mora.md").write_text(FRONT_MATTER)
+    (article,) = load_corpus(folder).articles
+    assert (article.title, article.date, article.author) == ("Vattenläcka i Mora", "2022-08-09", "Olle Strand")
+    assert [p.text for p in article.paragraphs] == [FRONT_MATTER.rstrip().rsplit("\n", 1)[1]]
+    source = read_source(folder, "mora.md")
+    assert len(source) == len(FRONT_MATTER) and source[article.start :].startswith("Vattenläcka i Mora")
+    assert "title:" not in source and "author:" not in source and "vatten\n" not in source
+
+
+def test_markdown_table_rules_are_not_lines_of_text():
+    lines = clean_lines("T\n\n| a | b |\n|---|:---:|\n| --- | --- |\n| 1 | 2 |\n")
+    assert [ln.text for ln in lines] == ["T", "| a | b |", "| 1 | 2 |"]

@@ -7,6 +7,7 @@ saved news page with menus and a cookie banner, a PDF with a running header, a W
 from __future__ import annotations
 
 import io
+import re
 import shutil
 import signal
 import time
@@ -143,6 +144,8 @@ def test_filters_by_date_and_author(archive_assistant):
     assert sources(until="2019-09-30") == {"nyheter-vardcentral.html", "skolbibliotek.docx"} & sources()
     assert sources(since="2017-06", until="2017-06") == {"skolbibliotek.docx"}
     assert sources(author="lena") == {"skolbibliotek.docx"}
+    assert sources(author=" LENA EK  ") == {"skolbibliotek.docx"}  # trimmed
+    assert sources(author=" ") == sources()  # a blank author is no filter, not "any article with an author"
     with pytest.raises(QuestionError, match="No article matches these filters"):
         sources(author="nobody")  # said, not answered "nothing relevant"
     for bad in ("last week", "2019-02-30", "0000"):  # the last two have the form but name no day
@@ -399,3 +402,52 @@ def test_the_build_names_the_copies_it_left_out(archive, tmp_path, fake_embedder
     settings = Settings(corpus_dir=archive, index_dir=tmp_path / "index", model="fake", chunk_tokens=40)
     rebuild(settings, fake_embedder, say=messages.append, progress=False)
     assert "Skipped rapport (kopi).pdf: it is a copy of aeldreplejen-2021.pdf (same text): indexed once." in messages
+
+
+WEEKS = tuple(tuple(f"Vecka {n}: {900 + 13 * n} resenärer" for n in range(p * 20 + 1, p * 20 + 21)) for p in range(3))
+TEMPLATED = tuple(
+    tuple(
+        f"Stycke {n}: Landskrona stad rapporterar att färjelinjen till Ven hade {1000 + 37 * n} resenärer under "
+        f"vecka {n}. Kaptenen säger att kön till bilplatserna var {3 * n} meter lång den veckan."
+        for n in range(p * 10 + 1, p * 10 + 11)
+    )
+    for p in range(3)
+)
+
+
+@pytest.mark.parametrize("pages", [WEEKS, TEMPLATED], ids=["list", "templated"])
+def test_pdf_body_text_like_a_running_line_is_kept(tmp_path, pages):
+    # Lines that differ only in their numbers sit at the top and bottom of every page, like a running
+    # header: they are text, and only the real header and page numbers go.
+    folder = tmp_path / "c"
+    folder.mkdir()
+    fx.report_pdf(folder / "ven.pdf", "Resenärer på Venlinjen", pages)
+    (article,) = load_corpus(folder).articles
+    # (Lines spaced evenly, like the list, make one paragraph per page: what matters is that none is lost.)
+    on_page = {n: " ".join(p.text for p in article.paragraphs if p.page == n) for n in (1, 2, 3)}
+    for number, page in enumerate(pages, start=1):
+        assert all(text in on_page[number] for text in page), number
+    assert len(re.findall(r"(?:Vecka|Stycke) \d+:", article.text)) == sum(map(len, pages))
+    assert not any(line in article.text for line in fx.PDF_BOILERPLATE)
+
+
+def test_a_publication_line_near_the_end_dates_the_article_and_a_date_in_the_text_does_not(tmp_path):
+    folder = tmp_path / "c"
+    folder.mkdir()
+    body = [f"Stycke {i} om planen för kommunen." for i in range(12)]
+    tail = ["Publicerad: måndag 30 september, 2019", "Victor Silwerfeldt", "Vi behöver göra upp med traditionen."]
+    (folder / "a.txt").write_text("\n\n".join(["Ett steg före", *body, *tail]))
+    assert load_corpus(folder).articles[0].date == "2019-09-30"
+    # The same place without the label is a date the text talks about.
+    tail[0] = "Planen gäller från måndag 30 september, 2019"
+    (folder / "a.txt").write_text("\n\n".join(["Ett steg före", *body, *tail]))
+    assert load_corpus(folder).articles[0].date == ""
+
+
+def test_dates_of_the_shipped_articles():
+    dates = {(a.source[:3], a.title): a.date for a in load_corpus(test_corpus.SHIPPED_CORPUS).articles}
+    assert {k: v for k, v in dates.items() if v} == {
+        ("000", "Ett steg före"): "2019-09-30",  # "Publicerad:" third line from the end
+        ("001", "Receptet på framgång!?"): "2017-06-15",
+        ("002", "Velfærdens transformationer og transformanter"): "2014-02-27",
+    }
