@@ -21,7 +21,7 @@ from assistant.confidence import Calibration, evidence
 from assistant.errors import QuestionError
 from assistant.retrieve import query_languages, rank
 from assistant.settings import MAX_PASSAGES, MODES, Settings
-from assistant.summary import Sentence, as_text, short_answer
+from assistant.summary import MAX_CHARS, Sentence, as_text, short_answer
 from corpus.chunk import article_sentences
 from corpus.types import Chunk
 from index.bm25 import content_words, query_tokens
@@ -381,7 +381,8 @@ class Assistant:
             spans = sentence_spans(self.index.chunks[self._by_id[hit.chunk_id]], self.index.articles)
             overlaps = [len(wanted & set(query_tokens(hit.text[a:b], languages, ngrams=False))) for a, b in spans]
             best = max(overlaps, default=0)
-            marked.append(tuple(span for span, n in zip(spans, overlaps) if n == best)[:2] if best else ())
+            chosen = tuple(span for span, n in zip(spans, overlaps) if n == best)[:2] if best else ()
+            marked.append(tuple(_around_words(hit.text, span, wanted, languages) for span in chosen))
             if not best and spans and hit.rank <= SEMANTIC_HIGHLIGHTS:
                 semantic.append((len(marked) - 1, spans))
         if semantic:
@@ -408,6 +409,22 @@ class Assistant:
         chunk = self.index.chunks[self._by_id[chunk_id]]
         siblings = [c for c in self.index.chunks if c.article_id == chunk.article_id]
         return [c for c in siblings if chunk.position - before <= c.position <= chunk.position + after]
+
+
+def _around_words(text: str, span: tuple[int, int], wanted: set[str], languages: list[str]) -> tuple[int, int]:
+    """`span`, or for a "sentence" longer than the short answer shows (a list, a table, text without full
+    stops) the MAX_CHARS of it from a little before its first word of the question, so that word is shown."""
+    start, end = span
+    if end - start <= MAX_CHARS:
+        return span
+    words = list(re.finditer(r"\w+", text[start:end]))
+    hit = next((w for w in words if wanted & set(query_tokens(w.group(), languages, ngrams=False))), None)
+    if hit is None:
+        return span
+    # Begin at a word some way before the match (context), and end at a word boundary within MAX_CHARS.
+    begin = start + next(w.start() for w in words if w.end() >= hit.start() - MAX_CHARS // 4)
+    stop = max((start + w.end() for w in words if start + w.end() <= begin + MAX_CHARS), default=end)
+    return begin, stop
 
 
 def sentence_spans(chunk: Chunk, articles: dict) -> tuple[tuple[int, int], ...]:

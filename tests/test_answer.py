@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import unicodedata
 
@@ -79,6 +80,24 @@ def test_an_author_is_found_typed_in_either_unicode_form(tiny_settings, fake_emb
     assistant = Assistant.open(settings=tiny_settings, embedder=fake_embedder)
     decomposed = unicodedata.normalize("NFD", "björn öberg")  # as macOS may hand it over
     assert {h.citation.source for h in assistant.ask("simhall", author=decomposed).hits} == {"simhall.txt"}
+
+
+def test_a_long_sentence_is_highlighted_around_the_asked_word(tiny_settings, fake_embedder, coverage_calibration):
+    from assistant.library import rebuild
+    from assistant.summary import MAX_CHARS
+
+    # A list or text without full stops is one long "sentence": the short answer showed its first 320 characters.
+    words = [f"rad{i} utan punkt" for i in range(60)]
+    words[50] = "zebrafinkarna sjunger"
+    (tiny_settings.corpus_dir / "lista.txt").write_text("Fåglar i parken\n\n" + " ".join(words) + "\n")
+    settings = dataclasses.replace(tiny_settings, chunk_tokens=400)
+    rebuild(settings, fake_embedder, say=lambda _: None, progress=False)
+    answer = Assistant.open(settings=settings, embedder=fake_embedder).ask("zebrafinkarna", k=1)
+    (hit,) = answer.hits
+    [(start, end)] = hit.highlight
+    assert "zebrafinkarna" in hit.text[start:end] and end - start <= MAX_CHARS
+    assert hit.text[start - 1] == " " and hit.text[start] != " "  # whole words
+    assert "zebrafinkarna" in answer.short_answer[0].text
 
 
 def test_history_must_be_a_list_and_author_text(tiny_assistant):
