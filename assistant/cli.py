@@ -210,7 +210,9 @@ def index_worker(store, wait):
 def index_status(index_dir, store, as_json):
     """Show what the index holds."""
     store = Settings.from_env(index_dir=index_dir, store=store).index_store()
-    manifest = store.manifest()
+    # Loaded, not only its manifest read: every file is checked as `ask` checks it, so a damaged index is
+    # said to be damaged here too (the model is not compared: status says which one built it).
+    manifest = store.load().manifest
     status = {
         "index": store.label,
         "articles": manifest.counts.articles,

@@ -318,6 +318,10 @@ def test_damage_is_refused_in_one_line_or_harmless_and_a_build_repairs_it(
         assert_one_line_error(damaged, "assistant index build")
     else:  # accepted: then it must be the very same answer
         assert damaged.exit_code == 0 and damaged.stdout == expected.stdout, damaged.output
+    # `index status` says the same (it once showed a damaged index as fine); it does not compare the model.
+    status = cli(monkeypatch, fake_embedder, "index", "status", "--index", index)
+    if "another model" not in damaged.stderr:
+        assert status.exit_code == damaged.exit_code, (case, status.output)
 
     repaired = cli(monkeypatch, fake_embedder, *build)
     assert repaired.exit_code == 0, repaired.output
