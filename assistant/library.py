@@ -21,6 +21,7 @@ from corpus.load import SUFFIXES, load_corpus, read_source, source_path
 from corpus.options import LoadOptions
 from corpus.types import Article
 
+UPLOAD_SUFFIXES = SUFFIXES  # what "Add articles" takes: every format the loader reads
 UPLOAD_FOLDER = "uploads"  # inside the corpus folder: added files stay apart from the shipped ones
 MAX_NAME_CHARS = 100
 

@@ -18,6 +18,7 @@ from assistant.errors import QuestionError
 from assistant.library import rebuild
 from assistant.settings import Settings
 from assistant.summary import Sentence
+from tests.fixtures import make_fixtures as fx
 from ui.app import SOURCE_HINT, Handlers
 from ui.render import answer_html, citation_text
 
@@ -241,13 +242,19 @@ def test_feedback_note_shows_a_title_as_text_not_markdown(handlers):
     assert note == f"Thanks — feedback on [{rank}] {shown} saved."
 
 
-def test_feedback_on_a_passage_the_rebuilt_index_lost_is_not_saved(handlers):
+def test_feedback_and_sources_of_a_passage_the_rebuilt_index_lost_are_refused(handlers):
     history, answers = ask(handlers, "Umeå rutiner", k=3)
     hit = answers[-1].hits[0]
+    title = hit.citation.title
     (handlers.settings.corpus_dir / hit.citation.source).unlink()
     handlers.rebuild()
     note = handlers.feedback(answers, len(answers) - 1, 1, True)
     assert note.startswith("Feedback not saved: the index was rebuilt") and not handlers.settings.feedback_file.exists()
+    # The source viewer too: the old offsets would mark other text of a changed file.
+    assert "no longer holds this passage" in handlers.open_source(answers, len(answers) - 1, 1)
+    # A chosen article the rebuild removed is said so; it was an empty filter, and the whole corpus answered.
+    history, answers = ask(handlers, "Umeå rutiner", history, answers, articles=[title])
+    assert answers[-1] is None and "no longer in the index" in history[-1]["content"]
 
 
 def test_feedback_stops_at_its_size_limit_with_a_message(handlers):
@@ -660,11 +667,13 @@ def test_real_browser_short_answer_source_context_feedback_export_and_upload(own
         # Add an article from the page, then ask what only it answers.
         page.get_by_text("Add articles and index").click()
         (tmp_path / "badhus.txt").write_text(NEW_ARTICLE)
-        page.set_input_files("#upload input[type=file]", str(tmp_path / "badhus.txt"))
+        report = fx.report_pdf(tmp_path / "rapport.pdf")  # the page refused PDF and Word files, the loader's formats
+        page.set_input_files("#upload input[type=file]", [str(tmp_path / "badhus.txt"), str(report)])
         page.wait_for_timeout(1500)
         page.click("#add-button")
         page.wait_for_function("document.querySelector('#upload-note').innerText.includes('Rebuilt')", timeout=120_000)
-        assert "Added uploads/badhus.txt" in page.locator("#upload-note").inner_text()
+        note = page.locator("#upload-note").inner_text()
+        assert "Added uploads/badhus.txt" in note and "Added uploads/rapport.pdf" in note
         status_now = page.locator("#index-status").text_content()
         page.fill("#question textarea", "När öppnar det nya badhuset i Sundsvall?")
         page.click("#ask-button")
@@ -681,6 +690,19 @@ def test_real_browser_short_answer_source_context_feedback_export_and_upload(own
         assert "Read as a follow-up" in follow_up.inner_text()
         assert follow_up.locator(".hit-title").first.inner_text() == "Nytt badhus i Sundsvall"
         page.screenshot(path=str(SCREENSHOTS / "desktop-1400-full.png"), full_page=True)
+        # The chat's own clear button clears the answers behind it too: a new answer's [1] opened the old one's.
+        page.locator("#chat button[aria-label='Clear']").click()
+        page.wait_for_function("document.querySelectorAll('#chat .answer').length == 0", timeout=10_000)
+        page.fill("#question textarea", "Hvem er faglig koordinator i Billund?")
+        page.click("#ask-button")
+        page.wait_for_selector("#chat .answer", timeout=60_000)
+        fresh = page.locator("#chat .answer").last
+        fresh.locator(".short-answer .act-source.rank-1").click()
+        head = fresh.locator(".hit-title").first.inner_text()
+        page.wait_for_function(
+            f"document.querySelector('#source-view .source-head')?.innerText.includes({json.dumps(head)})",
+            timeout=30_000,
+        )
 
         phone = browser.new_page(viewport={"width": 390, "height": 844})
         phone.goto(url)

@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 from assistant.answer import Answer, Assistant, Hit
 from assistant.errors import AssistantError, QuestionError, SettingsError
-from assistant.library import add_files, rebuild, source
+from assistant.library import UPLOAD_SUFFIXES, add_files, rebuild, source
 from assistant.settings import MODES, Settings
 from ui.login import Login
 from ui.originals import CorpusFiles
@@ -25,7 +25,8 @@ EXAMPLES = [
     "Hvem er faglig koordinator i Billund Kommune?",
     "What did Farsta introduce to reduce stress?",
 ]
-UPLOAD_TYPES = [".txt", ".md", ".html", ".htm"]
+UPLOAD_TYPES = list(UPLOAD_SUFFIXES)  # .pdf and .docx too: the page refused them, though the loader reads them
+_UPLOAD_NAMES = ", ".join(UPLOAD_TYPES)
 FEEDBACK_HIGHLIGHT_CHARS = 160  # of the passage's marked sentence(s): enough for a test query
 SOURCE_HINT = '<p class="hint">Click a citation [n] or a passage title to open its article here.</p>'
 # The page's script: links and buttons inside the chat (plain HTML there) carry class act-<what>; "copy" and
@@ -164,7 +165,10 @@ class Handlers:
     def _article_ids(self, titles: list[str] | None) -> list[str] | None:
         if not titles or self.assistant is None:
             return None
-        return [a.id for a in self.assistant.index.articles.values() if a.title in titles]
+        ids = [a.id for a in self.assistant.index.articles.values() if a.title in titles]
+        if not ids:  # an empty list would be no filter at all: the whole corpus answered, silently
+            raise QuestionError("The chosen articles are no longer in the index (it was rebuilt): choose again.")
+        return ids
 
     @staticmethod
     def _hit(answers: list, turn, rank) -> tuple[Answer, Hit] | None:
@@ -184,6 +188,9 @@ class Handlers:
         if found is None:
             return SOURCE_HINT
         answer, hit = found
+        if self.assistant is not None and not self.assistant.holds(hit.chunk_id):
+            # Its offsets point into the file as it was: they would mark other text now.
+            return _notice("The index was rebuilt since this answer and no longer holds this passage: ask again.")
         try:
             view = source(self._ready(), hit.citation)
         except AssistantError as exc:
@@ -271,7 +278,7 @@ class Handlers:
         saying what was added, what was already there and what was refused and why."""
         files = [f for f in files or [] if f]
         if not files:
-            return "Choose one or more .txt, .md or .html files first."
+            return f"Choose one or more files first ({_UPLOAD_NAMES})."
         named = [(getattr(f, "orig_name", None) or Path(str(f)).name, Path(str(f))) for f in files]
         report = add_files(self.settings, named)
         md = markdown_text  # the names are the user's
@@ -403,7 +410,7 @@ def build_app(handlers: Handlers):
                     author = gr.Textbox(label="Author contains", elem_id="author")
                 with gr.Accordion("Add articles and index", open=False, elem_id="library"):
                     uploads = gr.File(
-                        label=f"Add .txt, .md or .html articles (up to {handlers.settings.max_upload_mb:g} MB each)",
+                        label=f"Add articles: {_UPLOAD_NAMES} (up to {handlers.settings.max_upload_mb:g} MB each)",
                         file_count="multiple",
                         file_types=UPLOAD_TYPES,
                         elem_id="upload",
@@ -459,6 +466,16 @@ def build_app(handlers: Handlers):
                 api_visibility="private",
             ).then(None, js=SCROLL_TO_NEWEST)
 
+        # The chat's own clear button empties the conversation: the answers behind it go too, or a new answer's
+        # [1], 👍 and download would act on the cleared one.
+        chatbot.clear(
+            lambda: ([], None, SOURCE_HINT, "", gr.update(value=None, interactive=False)),
+            None,
+            [answers, where, source_view, feedback_note, download],
+            queue=False,
+            api_visibility="private",
+        )
+
         def on_action(command, state, at):
             html, note, at = handlers.action(command, state, at)
             return gr.update() if html is None else html, gr.update() if note is None else note, at
@@ -474,37 +491,43 @@ def build_app(handlers: Handlers):
                 api_visibility="private",
             ).then(None, js=SCROLL_TO_PASSAGE)
 
-        def choices():
-            """The filters' choices as the index in use has them (another tab may have rebuilt it)."""
+        def choices(chosen_articles=None, chosen_languages=None):
+            """The filters' choices as the index in use has them (another tab may have rebuilt it), keeping only
+            the chosen values still among them: a stale one made the next question fail in Gradio's checks."""
+            titles, langs = handlers.article_titles(), handlers.languages()
             return (
-                gr.update(choices=handlers.article_titles()),
-                gr.update(choices=handlers.languages(), info=_language_names(handlers)),
+                gr.update(choices=titles, value=[t for t in chosen_articles or [] if t in titles]),
+                gr.update(
+                    choices=langs,
+                    value=[x for x in chosen_languages or [] if x in langs],
+                    info=_language_names(handlers),
+                ),
             )
 
         # A page opened after a rebuild shows that index's status and choices, not those of the app's start.
         app.load(lambda: (handlers.status(), *choices()), None, [status, articles, languages], api_visibility="private")
 
-        def do_rebuild(progress=gr.Progress(track_tqdm=True)):  # noqa: B008 - Gradio's way to ask for progress
+        def do_rebuild(chosen_articles, chosen_languages, progress=gr.Progress(track_tqdm=True)):  # noqa: B008
             progress(0, desc="Rebuilding index")
-            return handlers.rebuild(), *choices()
+            return handlers.rebuild(), *choices(chosen_articles, chosen_languages)
 
         rebuild.click(
             do_rebuild,
-            None,
+            [articles, languages],
             [status, articles, languages],
             concurrency_id="rebuild",
             concurrency_limit=1,
             api_visibility="private",
         )
 
-        def do_upload(files, progress=gr.Progress(track_tqdm=True)):  # noqa: B008
+        def do_upload(files, chosen_articles, chosen_languages, progress=gr.Progress(track_tqdm=True)):  # noqa: B008
             progress(0, desc="Adding articles")
             note = handlers.upload(files, say=lambda text: progress(None, desc=str(text)[:80]))
-            return note, handlers.status(), *choices(), None
+            return note, handlers.status(), *choices(chosen_articles, chosen_languages), None
 
         add.click(
             do_upload,
-            [uploads],
+            [uploads, articles, languages],
             [upload_note, status, articles, languages, uploads],
             concurrency_id="rebuild",
             concurrency_limit=1,
