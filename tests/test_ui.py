@@ -245,14 +245,17 @@ def test_feedback_note_shows_a_title_as_text_not_markdown(handlers):
 def test_feedback_and_sources_of_a_passage_the_rebuilt_index_lost_are_refused(handlers):
     history, answers = ask(handlers, "Umeå rutiner", k=3)
     hit = answers[-1].hits[0]
-    title = hit.citation.title
-    (handlers.settings.corpus_dir / hit.citation.source).unlink()
+    title, path = hit.citation.title, handlers.settings.corpus_dir / hit.citation.source
+    head, rest = path.read_text().split("\n", 1)
+    path.write_text(f"{head}\n\nEn helt ny inledning som flyttar allt annat längre ned i filen.\n{rest}")
     handlers.rebuild()
     note = handlers.feedback(answers, len(answers) - 1, 1, True)
     assert note.startswith("Feedback not saved: the index was rebuilt") and not handlers.settings.feedback_file.exists()
-    # The source viewer too: the old offsets would mark other text of a changed file.
+    # The source viewer too: the old offsets marked other text of the changed file, without a word.
     assert "no longer holds this passage" in handlers.open_source(answers, len(answers) - 1, 1)
     # A chosen article the rebuild removed is said so; it was an empty filter, and the whole corpus answered.
+    path.unlink()
+    handlers.rebuild()
     history, answers = ask(handlers, "Umeå rutiner", history, answers, articles=[title])
     assert answers[-1] is None and "no longer in the index" in history[-1]["content"]
 
