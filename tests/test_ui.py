@@ -375,7 +375,7 @@ def test_upload_refuses_duplicates_wrong_types_oversize_and_unreadable_files(han
     assert "empty.html: not added — it has no article text" in message
     assert "Added" not in message and "Rebuilt" not in message
     assert sorted(p.relative_to(corpus) for p in corpus.rglob("*") if p.name != "uploads") == sorted(before)
-    assert handlers.upload([]) == "Choose one or more .txt, .md or .html files first."
+    assert handlers.upload([]) == "Choose one or more files first (.txt, .md, .html, .htm, .pdf, .docx)."
 
 
 @pytest.mark.parametrize(
