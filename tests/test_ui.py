@@ -674,7 +674,9 @@ def test_real_browser_short_answer_source_context_feedback_export_and_upload(own
         page.set_input_files("#upload input[type=file]", [str(tmp_path / "badhus.txt"), str(report)])
         page.wait_for_timeout(1500)
         page.click("#add-button")
+        page.wait_for_function("document.querySelector('#add-button').disabled", timeout=10_000)  # no second add
         page.wait_for_function("document.querySelector('#upload-note').innerText.includes('Rebuilt')", timeout=120_000)
+        page.wait_for_function("!document.querySelector('#add-button').disabled", timeout=10_000)
         note = page.locator("#upload-note").inner_text()
         assert "Added uploads/badhus.txt" in note and "Added uploads/rapport.pdf" in note
         status_now = page.locator("#index-status").text_content()

@@ -525,14 +525,16 @@ def build_app(handlers: Handlers):
             note = handlers.upload(files, say=lambda text: progress(None, desc=str(text)[:80]))
             return note, handlers.status(), *choices(chosen_articles, chosen_languages), None
 
-        add.click(
+        # The button waits while its files are added: a second click added them again ("already in the
+        # corpus") and that report replaced the first one's.
+        add.click(lambda: gr.update(interactive=False), None, add, queue=False, api_visibility="private").then(
             do_upload,
             [uploads, articles, languages],
             [upload_note, status, articles, languages, uploads],
             concurrency_id="rebuild",
             concurrency_limit=1,
             api_visibility="private",
-        )
+        ).then(lambda: gr.update(interactive=True), None, add, queue=False, api_visibility="private")
 
         def ask(question: str, k: int = 5, since: str = "", until: str = "", author: str = "") -> dict:
             """A short cited answer and the passages for a question: {"question", "no_answer", "short_answer"
