@@ -168,24 +168,23 @@ def _real_date(bound: str) -> bool:
 
 
 def last_question(history) -> str | None:
-    """The previous user question from a list of strings or of {"role", "content"} messages; a content
-    may be a list of parts ({"type": "text", "text": ...}), as Gradio's chat hands its history back."""
+    """The previous user question, cleaned like a new one (`_plain`), from a list of strings or of {"role",
+    "content"} messages; a content may be a list of parts ({"type": "text", "text": ...}), as Gradio's chat hands
+    its history back. Blank turns are skipped."""
     for turn in reversed(history or []):
-        if isinstance(turn, str) and _plain(turn):
-            return turn
         if isinstance(turn, dict) and turn.get("role") == "user":
-            content = turn.get("content")
-            if isinstance(content, list):
-                content = " ".join(p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
-            if isinstance(content, str) and _plain(content):
-                return content
+            turn = turn.get("content")
+            if isinstance(turn, list):
+                turn = " ".join(p["text"] for p in turn if isinstance(p, dict) and isinstance(p.get("text"), str))
+        if isinstance(turn, str) and (text := _plain(turn)):
+            return text
     return None
 
 
 def search_texts(question: str, history, languages: list[str], max_chars: int) -> list[str]:
     """What may be searched for: the question alone, and joined with the previous one if it may be a follow-up
     (the previous question cleaned and cut to `max_chars` like a new one)."""
-    previous = _plain(last_question(history) or "")[:max_chars]
+    previous = (last_question(history) or "")[:max_chars]
     if not previous or len(content_words(question, languages)) > FOLLOW_UP_WORDS:
         return [question]
     return [question, f"{previous} {question}"]
