@@ -114,7 +114,7 @@ def test_build_and_ask_print_no_terminal_escape_codes_from_the_corpus(tiny_setti
         result = CliRunner().invoke(
             main,
             ["ask", "Umeå röd text skärm", "--k", "3", "--index", str(tiny_settings.index_dir), *extra],
-            env={"ASSISTANT_CORPUS": str(tiny_settings.corpus_dir), "ASSISTANT_NO_ANSWER": "0.1"},
+            env={"ASSISTANT_CORPUS": str(tiny_settings.corpus_dir), "ASSISTANT_NO_ANSWER": "0"},
             color=True,  # as on a terminal: click keeps escape codes
         )
         assert result.exit_code == 0, result.output
