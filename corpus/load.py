@@ -259,7 +259,8 @@ def _read(path: Path, relative: str, root: Path, options: LoadOptions) -> bytes:
 
 
 def _decoded(path: Path, data: bytes) -> str:
-    """A text file's bytes as text: UTF-8 only, with a reason for every other encoding."""
+    """A text file's bytes as text: UTF-8 (a web page also in the charset it declares), with a reason for
+    every other encoding."""
     for mark, name, codec in _BOMS:
         if data.startswith(mark):
             raise _Unusable(f"it is {name}: convert it to UTF-8 (iconv -f {codec} -t UTF-8)")
@@ -268,12 +269,28 @@ def _decoded(path: Path, data: bytes) -> str:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise _Unusable(f"it is not valid UTF-8 (byte {exc.start}): convert it with iconv") from None
+        text = _declared(data) if path.suffix.lower() in HTML_SUFFIXES else None
+        if text is None:
+            raise _Unusable(f"it is not valid UTF-8 (byte {exc.start}): convert it with iconv") from None
     if text.startswith("\ufeff"):
         # A UTF-8 byte-order mark is not whitespace to str.strip(), so it would stay glued to the
         # title; a space of the same length keeps every offset pointing at the same character.
         text = " " + text[1:]
     return text
+
+
+_CHARSET = re.compile(rb"""<meta[^>]*?charset\s*=\s*["']?([A-Za-z0-9_.:-]+)""", re.I)
+
+
+def _declared(data: bytes) -> str | None:
+    """A web page decoded by the charset its <meta> declares (saved pages in ISO-8859-1 or windows-1252),
+    or None when it declares none we know or its bytes do not fit it. UTF-8 is always tried first:
+    pages that declare one charset and are saved in UTF-8 are common."""
+    match = _CHARSET.search(data[:8192])
+    try:
+        return data.decode(match.group(1).decode("ascii")) if match else None
+    except (LookupError, UnicodeDecodeError):
+        return None
 
 
 def _read_bytes(path: Path, limit: int | None, limit_mb: float) -> bytes:

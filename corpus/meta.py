@@ -35,7 +35,7 @@ _CANDIDATES = (
 _DATELINE = re.compile(r"^\W*(?:publicerad|publiceret|published|uppdaterad|opdateret|updated)\b", re.I)
 _BYLINE = re.compile(
     r"^(?i:av|af|by|text|tekst|skrevet af|skriven av|författare|forfatter|author)\s*:?\s+"
-    r"((?:[A-ZÅÄÖÆØÉ][\w'-]+\s*){2,4})(?:[,|–-].*)?$"
+    r"((?:[A-ZÅÄÖÆØÉ][\w'-]+\s*){2,4})(?:[,|–·-].*)?$"
 )
 _PARSE_SETTINGS = {"DATE_ORDER": "DMY", "REQUIRE_PARTS": ["day", "month", "year"], "PREFER_DAY_OF_MONTH": "first"}
 

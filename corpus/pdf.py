@@ -1,9 +1,15 @@
 """PDF files by `pypdf`: paragraphs with the page they start on, without running headers and footers.
 
 pypdf gives lines, not paragraphs. A paragraph ends where the gap to the next line is clearly
-larger than the page's usual line spacing, or the font size changes (a heading). Lines that come
-back at the top or bottom of most pages (the running header, "Side 2 af 3") are furniture and are
-dropped there, at the page edge, and nowhere else: body text never is.
+larger than the usual line spacing for its font size, or the font size changes (a heading). Lines
+that come back at the top or bottom of most pages (the running header, "Side 2 af 3") are furniture
+and are dropped there, at the page edge, and nowhere else: body text never is; so are the date stamp
+and address a browser prints on a saved web page. Text is NFKC-normalised, so the "ﬁ" and "ﬂ"
+ligatures of typeset PDFs read as "fi" and "fl".
+
+The date is the article's own dateline when it has one ("Publicerad: 14 maj 2024"), else the PDF's
+creation date: that is when the file was made, which for a report is its date but for a web page
+printed to PDF is the day it was printed, so a browser's PDF gets none from its metadata.
 """
 
 from __future__ import annotations
@@ -11,11 +17,12 @@ from __future__ import annotations
 import io
 import logging
 import re
+import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 
 from corpus.document import Block, Extracted, Unreadable, titled
-from corpus.meta import metadata_date
+from corpus.meta import find_date, metadata_date
 
 # pypdf logs what it repairs ("EOF marker not found") on its own; the skip line says what matters.
 logging.getLogger("pypdf").setLevel(logging.ERROR)
@@ -23,6 +30,10 @@ logging.getLogger("pypdf").setLevel(logging.ERROR)
 PARAGRAPH_GAP = 1.4  # a gap this many times the usual line spacing starts a new paragraph
 EDGE_LINES = 3  # running headers and footers sit among the first or last lines of a page
 _PAGE_NUMBER = re.compile(r"^(?:(?:side|sida|page|s\.)\s*)?[-–]?\s*\d+\s*(?:(?:af|av|of|/)\s*\d+)?\s*[-–]?$", re.I)
+# What a browser prints on each page of a saved web page: "11/24/26, 1:07 PM <title>" and "<address> 1/2".
+_PRINT_STAMP = re.compile(r"^\d{1,2}[./]\d{1,2}[./]\d{2,4},?\s+\d{1,2}[:.]\d{2}(?:\s*[AP]M)?\b", re.I)
+_PRINT_ADDRESS = re.compile(r"^(?:file|https?):/{2,3}\S*\s+\d+/\d+$", re.I)
+_BROWSERS = re.compile(r"^Skia/PDF|Chrome|Firefox|Mozilla/|Safari|WebKit", re.I)  # /Producer or /Creator
 
 
 @dataclass(frozen=True)
@@ -44,7 +55,8 @@ def extract_pdf(data: bytes) -> Extracted:
         pages = [_page_lines(page) for page in reader.pages]
         meta = reader.metadata or {}
         title, author = str(meta.get("/Title") or ""), str(meta.get("/Author") or "")
-        created = _safe(lambda: reader.metadata.creation_date if reader.metadata else None)
+        printed = any(_BROWSERS.search(str(meta.get(key) or "")) for key in ("/Producer", "/Creator"))
+        created = None if printed else _safe(lambda: reader.metadata.creation_date if reader.metadata else None)
     except Unreadable:
         raise
     except Exception as exc:  # noqa: BLE001 - pypdf raises many kinds on damaged files: one line each
@@ -55,7 +67,8 @@ def extract_pdf(data: bytes) -> Extracted:
         blocks += [Block(text, page=number) for text in _paragraphs(_without_furniture(lines, furniture))]
     if not blocks:
         raise Unreadable("it has no text layer (a scan?): run OCR on it (e.g. ocrmypdf) and add it again")
-    return titled(blocks, title, metadata_date(created), author.strip())
+    date = find_date([b.text for b in blocks]) or metadata_date(created)
+    return titled(blocks, title, date, author.strip())
 
 
 def _safe(get):
@@ -85,7 +98,8 @@ def _page_lines(page) -> list[_Line]:
                 y, size = (py, psize) if y is None else (y, size)
     if current:
         lines.append(_Line(y or 0.0, size, current))
-    return [_Line(ln.y, ln.size, " ".join(ln.text.split())) for ln in lines if ln.text.strip()]
+    lines = [_Line(ln.y, ln.size, " ".join(unicodedata.normalize("NFKC", ln.text).split())) for ln in lines]
+    return [ln for ln in lines if ln.text]
 
 
 def _running_lines(pages: list[list[_Line]]) -> set[str]:
@@ -112,8 +126,13 @@ def _without_furniture(lines: list[_Line], furniture: set[str]) -> list[_Line]:
     return [
         ln
         for i, ln in enumerate(lines)
-        if not ((i < EDGE_LINES or i >= last) and (_key(ln.text) in furniture or _PAGE_NUMBER.match(ln.text)))
+        if not ((i < EDGE_LINES or i >= last) and (_key(ln.text) in furniture or _furniture_alone(ln.text)))
     ]
+
+
+def _furniture_alone(text: str) -> bool:
+    """A line that is furniture wherever it sits at a page's edge: a page number, a browser's print stamp."""
+    return bool(_PAGE_NUMBER.match(text) or _PRINT_STAMP.match(text) or _PRINT_ADDRESS.match(text))
 
 
 def _key(text: str) -> str:
@@ -121,15 +140,20 @@ def _key(text: str) -> str:
 
 
 def _paragraphs(lines: list[_Line]) -> list[str]:
-    """Lines joined into paragraphs: a break at a large gap or a change of font size."""
+    """Lines joined into paragraphs: a break at a large gap or a change of font size.
+
+    Line spacing grows with the font, so the usual gap (measured on the body text) is scaled by a
+    line's size: the two lines of a large headline are one paragraph."""
     if not lines:
         return []
-    gaps = [a.y - b.y for a, b in zip(lines, lines[1:]) if a.y - b.y > 0]
+    body = Counter(round(ln.size, 1) for ln in lines).most_common(1)[0][0] or 1.0
+    pairs = [(a.y - b.y, abs(a.size - body) <= 0.5 and abs(b.size - body) <= 0.5) for a, b in zip(lines, lines[1:])]
+    gaps = [gap for gap, in_body in pairs if gap > 0 and in_body] or [gap for gap, _ in pairs if gap > 0]
     usual = sorted(gaps)[len(gaps) // 4] if gaps else 0.0  # the tighter spacing: lines inside a paragraph
     paragraphs, current = [], lines[0].text
     for before, line in zip(lines, lines[1:]):
-        gap = before.y - line.y
-        if abs(line.size - before.size) > 0.5 or gap <= 0 or (usual and gap > usual * PARAGRAPH_GAP):
+        gap, scale = before.y - line.y, max(1.0, line.size / body)
+        if abs(line.size - before.size) > 0.5 or gap <= 0 or (usual and gap > usual * scale * PARAGRAPH_GAP):
             paragraphs.append(current)
             current = line.text
         else:
@@ -139,6 +163,9 @@ def _paragraphs(lines: list[_Line]) -> list[str]:
 
 
 _HYPHENATED = re.compile(r"[a-zåäöæøéü]-$")
+# A typeset hyphen (U+2010, or a soft hyphen shown at the break) only ever hyphenates; some PDFs put a space
+# before it: "Livsmedels ‐" + "verket".
+_TYPESET_HYPHEN = re.compile(r"(?<=\w) ?[\u2010\u00ad]$")
 _KEEP_HYPHEN = {"och", "og", "eller", "samt", "and", "or", "resp", "respektive", "til", "till"}
 
 
@@ -146,6 +173,9 @@ def join_lines(text: str, line: str) -> str:
     """Two lines of one paragraph: a word hyphenated at the line end is joined again ("ombygg-" +
     "naden"), but "social- og sundhed" keeps its hyphen and space, and "SOSU-" + "skolen" its hyphen."""
     first = line.split(" ", 1)[0]
-    if text.endswith("-") and first[:1].islower() and first.casefold().strip(".,") not in _KEEP_HYPHEN:
+    if _TYPESET_HYPHEN.search(text) and first[:1].islower():
+        return _TYPESET_HYPHEN.sub("", text) + line
+    hyphen = text.endswith("-") and not text.endswith(" -")  # " -" at a line end is a dash
+    if hyphen and first[:1].islower() and first.casefold().strip(".,") not in _KEEP_HYPHEN:
         return (text[:-1] if _HYPHENATED.search(text) else text) + line
     return f"{text} {line}"

@@ -369,6 +369,9 @@ def test_a_word_file_without_properties_has_no_made_up_date_or_author(tmp_path):
         ("nye social-", "og sundhedshjælpere", "nye social- og sundhedshjælpere"),
         ("med SOSU-", "skolen i Holstebro", "med SOSU-skolen i Holstebro"),
         ("Hon sa:", "nej.", "Hon sa: nej."),
+        ("påpekade Livsmedels \u2010", "verket att", "påpekade Livsmedelsverket att"),  # typeset hyphen
+        ("ett \u2010", "Två", "ett \u2010 Två"),
+        ("kommunen -", "som", "kommunen - som"),  # a dash, not a hyphen
     ],
 )
 def test_pdf_lines_hyphenated_at_the_line_end_are_joined(first, second, joined):
@@ -451,3 +454,48 @@ def test_dates_of_the_shipped_articles():
         ("001", "Receptet på framgång!?"): "2017-06-15",
         ("002", "Velfærdens transformationer og transformanter"): "2014-02-27",
     }
+
+
+PRINTED_PAGE = """<!DOCTYPE html><html lang="sv"><head><meta charset="utf-8"><title>{title}</title>
+<style>body {{ font-family: "DejaVu Serif", serif; font-size: 10.5pt; }} h1 {{ font-size: 26pt; width: 11cm; }}</style>
+</head><body><h1>{title}</h1>{dateline}
+<p>Kommunen bygger ett nytt filter och flyttar reservoaren till Tallåsen. Arbetet kostar 312 miljoner kronor.</p>
+<p>Under byggtiden flyter trafiken på Kvarnbacksvägen långsammare, och officiella besked kommer varje vecka.</p>
+</body></html>"""
+
+
+DATELINE = "<p>Av Johan Berglund · Publicerad: 14 maj 2024</p>"
+
+
+@pytest.mark.parametrize("dateline, date", [(DATELINE, "2024-05-14"), ("", "")])
+def test_a_web_page_printed_to_pdf_by_chromium(tmp_path, dateline, date):
+    # Chromium stamps the print date into the PDF's metadata and prints the date, time and address on the
+    # page; none of it is the article's. Its fonts set "fi"/"fl" as ligatures, and the headline wraps.
+    import subprocess
+
+    title = "Vattenverket i Norrsund byggs om för 312 miljoner kronor"
+    page, folder = tmp_path / "page.html", tmp_path / "c"
+    page.write_text(PRINTED_PAGE.format(title=title, dateline=dateline))
+    folder.mkdir()
+    args = ["/usr/bin/chromium", "--headless", "--no-sandbox", "--disable-gpu", f"--print-to-pdf={folder / 'a.pdf'}"]
+    subprocess.run([*args, page.as_uri()], check=True, capture_output=True, timeout=120)
+    (article,) = load_corpus(folder).articles
+    texts = [p.text for p in article.paragraphs]
+    assert article.date == date  # not the day the test printed it
+    assert article.author == ("Johan Berglund" if date else "")
+    assert article.title == title and not any(title.split()[-1] == t or t in title for t in texts)
+    assert not any(re.match(r"\d+/\d+/\d+, \d+:\d+|file:", t) or t.endswith("1/1") for t in texts), texts
+    assert "filter och flyttar" in article.text and "officiella" in article.text  # no "ﬁ" / "ﬂ" / "ﬃ"
+
+
+def test_a_web_page_in_the_charset_it_declares_is_read(tmp_path):
+    folder = tmp_path / "c"
+    folder.mkdir()
+    body = "<h1>Längre öppettider</h1><p>Biblioteket i Järnby förlänger öppettiderna på lördagar.</p><p>Från mars.</p>"
+    page = f'<html><head><meta http-equiv="Content-Type" content="text/html; charset=iso-8859-1"></head><body>{body}'
+    (folder / "declared.html").write_bytes(page.encode("latin-1"))
+    (folder / "undeclared.html").write_bytes(f"<html><body>{body}".encode("latin-1"))
+    result = load_corpus(folder)
+    assert [a.source for a in result.articles] == ["declared.html"]
+    assert "Järnby förlänger öppettiderna" in read_source(folder, "declared.html")
+    assert "undeclared.html" in " ".join(str(s) for s in result.skipped) and "UTF-8" in str(result.skipped)
