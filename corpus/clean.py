@@ -25,6 +25,14 @@ BOILERPLATE = re.compile(
 # may say "prenumeranterna" ("... för att utdelningen till prenumeranterna skall vara klar").
 SIGN_UP = re.compile(r"prenumer|nyhetsbrev|nyhedsbrev|newsletter|subscribe|ansök här|søg her|apply here", re.IGNORECASE)
 SIGN_UP_MAX_CHARS = 100
+# A web page's teasers and feedback prompts, also on short lines only, at the line's start: "Läs även: Utegymmet
+# invigs på lördag", "Was this page helpful?", "Dela på Facebook".
+PROMPT = re.compile(
+    r"^(?:läs även|läs också|læs også|læs mere|read more|related)\s*:"
+    r"|^(?:was this page helpful|var (?:den här )?sidan till hjälp|fandt du det,? du søgte|var siden nyttig)\s*\?$"
+    r"|^(?:dela på|del på|share on)\s",
+    re.IGNORECASE,
+)
 CAPTION = re.compile(r"\b(foto|foton|photo|fotos)\s*:", re.IGNORECASE)
 IMAGE_NAME = re.compile(r"^[A-Za-z0-9-]+(?:_[A-Za-z0-9-]+)+$")  # e.g. basta_shutterstock_492503308_edit
 # An image file name glued to the start of a paragraph: "stockholm_DSC0354_annaAnna: Handlingsplanen ..."
@@ -71,7 +79,8 @@ def clean_lines(text: str, markdown: bool = False) -> list[Line]:
             start += heading[0]
             line = heading[1]
             end = start + len(line)
-        if BOILERPLATE.search(line) or is_rule(line) or (len(line) <= SIGN_UP_MAX_CHARS and SIGN_UP.search(line)):
+        short = len(line) <= SIGN_UP_MAX_CHARS
+        if BOILERPLATE.search(line) or is_rule(line) or (short and (SIGN_UP.search(line) or PROMPT.match(line))):
             continue
         if IMAGE_NAME.match(line):
             lines.append(Line(start, end, line, "marker"))

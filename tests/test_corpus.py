@@ -78,6 +78,16 @@ def test_sign_up_lines_dropped_but_article_sentences_about_subscribers_kept():
     assert [ln.text for ln in lines] == ["T", sentence]
 
 
+def test_teasers_and_feedback_prompts_dropped_but_sentences_that_start_alike_kept():
+    prompts = ["Läs även: Utegymmet vid sjön invigs på lördag", "Was this page helpful?", "Dela på Facebook"]
+    sentence = (
+        "Läs även: den som vill veta mer om planen kan ladda ned hela rapporten, som omfattar 212 sidor, "
+        "från kommunens webbplats."
+    )
+    lines = clean_lines("\n".join(["T", "", *prompts, "Var sidan till hjälp frågar kommunen i en enkät.", sentence]))
+    assert [ln.text for ln in lines] == ["T", "Var sidan till hjälp frågar kommunen i en enkät.", sentence]
+
+
 def test_languages_detected(tiny_corpus):
     articles = by_title(load_corpus(tiny_corpus))
     assert articles["Velfærd i Holstebro"].language == "da"
