@@ -62,13 +62,23 @@ def extract_pdf(data: bytes) -> Extracted:
     except Exception as exc:  # noqa: BLE001 - pypdf raises many kinds on damaged files: one line each
         raise Unreadable(f"it is a damaged PDF ({type(exc).__name__}): it cannot be read") from None
     furniture = _running_lines(pages)
-    blocks = []
+    blocks: list[Block] = []
     for number, lines in enumerate(pages, start=1):
-        blocks += [Block(text, page=number) for text in _paragraphs(_without_furniture(lines, furniture))]
+        for text in _paragraphs(_without_furniture(lines, furniture)):
+            if blocks and blocks[-1].page < number and _goes_on(blocks[-1].text, text):
+                blocks[-1] = Block(join_lines(blocks[-1].text, text), page=blocks[-1].page)
+            else:
+                blocks.append(Block(text, page=number))
     if not blocks:
         raise Unreadable("it has no text layer (a scan?): run OCR on it (e.g. ocrmypdf) and add it again")
     date = find_date([b.text for b in blocks]) or metadata_date(created)
     return titled(blocks, title, date, author.strip())
+
+
+def _goes_on(text: str, following: str) -> bool:
+    """Whether a page's first paragraph continues the previous page's last: that one ends mid-sentence
+    and this one starts in lower case ("… berörs inte av" / "men kan beställa …")."""
+    return not re.search(r"[.!?:;»”\"')]$", text) and following[:1].islower()
 
 
 def _safe(get):
@@ -84,11 +94,17 @@ def _page_lines(page) -> list[_Line]:
 
     def visit(text, cm, tm, font, size):
         if text:
-            pieces.append((tm[5] * cm[3] + cm[5], abs(size * tm[3] * cm[3]) or size, text))
+            pieces.append((tm[5] * cm[3] + cm[5], tm[4] * cm[0] + cm[4], abs(size * tm[3] * cm[3]) or size, text))
 
     page.extract_text(visitor_text=visit)
-    lines, current, y, size = [], "", None, 0.0
-    for py, psize, text in pieces:
+    lines, current, y, size, x = [], "", None, 0.0, 0.0
+    for py, px, psize, text in pieces:
+        # A piece further up or down, or back to the left, starts a line even without a "\n": a page's
+        # fixed header drawn after its last line of text would otherwise be glued to it.
+        if current and y is not None and (abs(py - y) > max(size, psize) * 0.5 or px < x - 1):
+            lines.append(_Line(y, size, current))
+            current, y = "", None
+        x = px
         for part in re.split(r"(\n)", text):
             if part == "\n":
                 lines.append(_Line(y or 0.0, size, current))

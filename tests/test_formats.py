@@ -499,3 +499,15 @@ def test_a_web_page_in_the_charset_it_declares_is_read(tmp_path):
     assert [a.source for a in result.articles] == ["declared.html"]
     assert "Järnby förlänger öppettiderna" in read_source(folder, "declared.html")
     assert "undeclared.html" in " ".join(str(s) for s in result.skipped) and "UTF-8" in str(result.skipped)
+
+
+def test_a_pdf_paragraph_that_runs_over_a_page_break_is_one_paragraph(tmp_path):
+    folder = tmp_path / "c"
+    folder.mkdir()
+    words = "Färjan till Ven går varje timme från hamnen i Landskrona och tar ungefär en halvtimme i lugnt väder"
+    start, end = f"Det andra stycket börjar här. {words} och fortsätter", f"på nästa sida. {words}."
+    pages = ((f"Första stycket. {words}.", start), (end, f"Nästa stycke. {words}."))
+    fx.report_pdf(folder / "ven.pdf", "Resenärer på Venlinjen", pages)
+    (article,) = load_corpus(folder).articles
+    texts = [(p.page, p.text) for p in article.paragraphs]
+    assert texts == [(1, pages[0][0]), (1, f"{start} {end}"), (2, pages[1][1])]
