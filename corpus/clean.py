@@ -28,9 +28,9 @@ SIGN_UP_MAX_CHARS = 100
 # A web page's teasers and feedback prompts, also on short lines only, at the line's start: "Läs även: Utegymmet
 # invigs på lördag", "Was this page helpful?", "Dela på Facebook".
 PROMPT = re.compile(
-    r"^(?:läs även|läs också|læs også|læs mere|read more|related)\s*:"
+    r"^(?:läs även|läs också|læs også|læs mere|read more)\s*:"
     r"|^(?:was this page helpful|var (?:den här )?sidan till hjälp|fandt du det,? du søgte|var siden nyttig)\s*\?$"
-    r"|^(?:dela på|del på|share on)\s",
+    r"|^(?:dela på|del på|share on)\s+(?:facebook|x|twitter|linkedin|instagram|e-?post|e-?mail)\b",
     re.IGNORECASE,
 )
 CAPTION = re.compile(r"\b(foto|foton|photo|fotos)\s*:", re.IGNORECASE)

@@ -282,15 +282,26 @@ def _decoded(path: Path, data: bytes) -> str:
 _CHARSET = re.compile(rb"""<meta[^>]*?charset\s*=\s*["']?([A-Za-z0-9_.:-]+)""", re.I)
 
 
+# As browsers read them (the WHATWG encoding standard): these labels mean windows-1252, and a <meta> that says
+# UTF-16 cannot be true of a page whose <meta> could be read as ASCII.
+_AS_BROWSERS_READ = {"iso-8859-1": "cp1252", "latin1": "cp1252", "ascii": "cp1252", "us-ascii": "cp1252"}
+_AS_BROWSERS_READ |= {"utf-16": "utf-8", "utf-16le": "utf-8", "utf-16be": "utf-8"}
+
+
 def _declared(data: bytes) -> str | None:
     """A web page decoded by the charset its <meta> declares (saved pages in ISO-8859-1 or windows-1252),
     or None when it declares none we know or its bytes do not fit it. UTF-8 is always tried first:
     pages that declare one charset and are saved in UTF-8 are common."""
     match = _CHARSET.search(data[:8192])
-    try:
-        return data.decode(match.group(1).decode("ascii")) if match else None
-    except (LookupError, UnicodeDecodeError):
+    if not match:
         return None
+    label = match.group(1).decode("ascii").lower()
+    for codec in (_AS_BROWSERS_READ.get(label, label), label):  # windows-1252 leaves five bytes undefined
+        try:
+            return data.decode(codec)
+        except (LookupError, UnicodeDecodeError):
+            continue
+    return None
 
 
 def _read_bytes(path: Path, limit: int | None, limit_mb: float) -> bytes:

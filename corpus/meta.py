@@ -50,6 +50,12 @@ def find_date(lines: list[str]) -> str:
         found = _date_in(line)
         if found:
             return found
+    return find_dateline(lines)
+
+
+def find_dateline(lines: list[str]) -> str:
+    """The ISO date of the first line starting with a publication label ("Publicerad:", "Published")
+    among the article's first and last DATELINE_LINES lines, or ""."""
     for line in _edges(lines, DATELINE_LINES, DATELINE_LINES):
         found = _date_in(line) if _DATELINE.match(line) else ""
         if found:

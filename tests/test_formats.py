@@ -371,6 +371,8 @@ def test_a_word_file_without_properties_has_no_made_up_date_or_author(tmp_path):
         ("Hon sa:", "nej.", "Hon sa: nej."),
         ("påpekade Livsmedels \u2010", "verket att", "påpekade Livsmedelsverket att"),  # typeset hyphen
         ("ett \u2010", "Två", "ett \u2010 Två"),
+        ("nye social\u2010", "og sundhedshjælpere", "nye social\u2010 og sundhedshjælpere"),
+        ("med SOSU\u2010", "skolen", "med SOSU-skolen"),
         ("kommunen -", "som", "kommunen - som"),  # a dash, not a hyphen
     ],
 )
@@ -491,13 +493,16 @@ def test_a_web_page_printed_to_pdf_by_chromium(tmp_path, dateline, date):
 def test_a_web_page_in_the_charset_it_declares_is_read(tmp_path):
     folder = tmp_path / "c"
     folder.mkdir()
-    body = "<h1>Längre öppettider</h1><p>Biblioteket i Järnby förlänger öppettiderna på lördagar.</p><p>Från mars.</p>"
+    # Saved pages that say ISO-8859-1 are windows-1252, as browsers read them: "€" and "”" are in it too.
+    body = "<h1>Längre öppettider</h1><p>Biblioteket i Järnby förlänger öppettiderna på lördagar.</p>"
+    body += "<p>Lånekortet kostar 5 € – ”gratis för barn”.</p>"
     page = f'<html><head><meta http-equiv="Content-Type" content="text/html; charset=iso-8859-1"></head><body>{body}'
-    (folder / "declared.html").write_bytes(page.encode("latin-1"))
-    (folder / "undeclared.html").write_bytes(f"<html><body>{body}".encode("latin-1"))
+    (folder / "declared.html").write_bytes(page.encode("cp1252"))
+    (folder / "undeclared.html").write_bytes(f"<html><body>{body}".encode("cp1252"))
     result = load_corpus(folder)
     assert [a.source for a in result.articles] == ["declared.html"]
-    assert "Järnby förlänger öppettiderna" in read_source(folder, "declared.html")
+    text = read_source(folder, "declared.html")
+    assert "Järnby förlänger öppettiderna" in text and "5 € – ”gratis för barn”" in text
     assert "undeclared.html" in " ".join(str(s) for s in result.skipped) and "UTF-8" in str(result.skipped)
 
 
@@ -511,3 +516,47 @@ def test_a_pdf_paragraph_that_runs_over_a_page_break_is_one_paragraph(tmp_path):
     (article,) = load_corpus(folder).articles
     texts = [(p.page, p.text) for p in article.paragraphs]
     assert texts == [(1, pages[0][0]), (1, f"{start} {end}"), (2, pages[1][1])]
+
+
+def test_a_pdf_is_dated_by_its_labelled_dateline_else_its_creation_date(tmp_path):
+    # Not by any date near its edges: a source line "hämtade 2019-01-15" at the end is not when it was written.
+    # A report's own lines that start with a date and a time (a schedule) are text, not a browser's stamp.
+    words = "Färjan till Ven går varje timme från hamnen i Landskrona och tar ungefär en halvtimme i lugnt väder"
+    schedule = "12.5.2024 18.00 Kommunfullmäktige sammanträder i stadshuset"
+    body = (f"Första stycket. {words}.", f"Andra stycket. {words}.", schedule)
+    cases = {
+        "dateline.pdf": (("Publicerad: 14 maj 2024", *body),),
+        "source.pdf": ((*body, "Källa: SCB, uppgifterna hämtade 2019-01-15."),),
+    }
+    dates = {}
+    for name, pages in cases.items():
+        folder = tmp_path / name
+        folder.mkdir()
+        fx.report_pdf(folder / name, "Resenärer på Venlinjen", pages)
+        (article,) = load_corpus(folder).articles
+        dates[name] = article.date
+        assert schedule in [p.text for p in article.paragraphs]
+    assert dates == {"dateline.pdf": "2024-05-14", "source.pdf": fx.PDF_DATE}
+
+
+def test_a_pdf_text_piece_further_up_or_back_to_the_left_starts_a_line():
+    # pypdf hands over text pieces with their position; a page's fixed header drawn after the last line of
+    # text comes without a line break, and was glued to that line.
+    from corpus.pdf import _page_lines
+
+    class Page:
+        def extract_text(self, visitor_text):
+            identity = [1, 0, 0, 1, 0, 0]
+            for x, y, text in [(72, 700, "Första raden"), (150, 700, " går vidare,"), (72, 686, "\n"),
+                               (72, 686, "sista raden."), (45, 89, "KOMMUNEN · Informationsblad"),
+                               (72, 60, "Sidfot"), (60, 60, " till vänster")]:  # fmt: skip
+                visitor_text(text, identity, [1, 0, 0, 1, x, y], None, 10)
+
+    lines = [ln.text for ln in _page_lines(Page())]
+    assert lines == [
+        "Första raden går vidare,",
+        "sista raden.",
+        "KOMMUNEN · Informationsblad",
+        "Sidfot",
+        "till vänster",
+    ]
