@@ -72,10 +72,10 @@ def extract_pdf(data: bytes) -> Extracted:
     blocks: list[Block] = []
     last_size = 0.0
     for number, lines in enumerate(pages, start=1):
-        for text, size in _paragraphs(_without_furniture(lines, furniture, printed)):
+        for i, (text, size) in enumerate(_paragraphs(_without_furniture(lines, furniture, printed))):
             # A page's first paragraph goes on with the previous page's last when that ends mid-sentence
             # and is set in the same size (a footnote or caption in between is smaller).
-            if blocks and blocks[-1].page < number and abs(size - last_size) <= 0.5 and _goes_on(blocks[-1].text, text):
+            if i == 0 and blocks and abs(size - last_size) <= 0.5 and _goes_on(blocks[-1].text, text):
                 blocks[-1] = Block(join_lines(blocks[-1].text, text), page=blocks[-1].page)
             else:
                 blocks.append(Block(text, page=number))

@@ -510,8 +510,10 @@ def test_a_pdf_paragraph_that_runs_over_a_page_break_is_one_paragraph(tmp_path):
     folder = tmp_path / "c"
     folder.mkdir()
     words = "Färjan till Ven går varje timme från hamnen i Landskrona och tar ungefär en halvtimme i lugnt väder"
-    start, end = f"Det andra stycket börjar här. {words} och fortsätter", f"på nästa sida. {words}."
-    pages = ((f"Första stycket. {words}.", start), (end, f"Nästa stycke. {words}."))
+    start, end = f"Det andra stycket börjar här. {words} och fortsätter", f"på nästa sida. {words} utom i storm"
+    # Only a page's first paragraph can go on from the page before: the next one, though it starts in lower
+    # case after a paragraph without a full stop, is a paragraph of its own.
+    pages = ((f"Första stycket. {words}.", start), (end, f"nästa stycke. {words} på vintern."))
     fx.report_pdf(folder / "ven.pdf", "Resenärer på Venlinjen", pages)
     (article,) = load_corpus(folder).articles
     texts = [(p.page, p.text) for p in article.paragraphs]
