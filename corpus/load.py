@@ -282,10 +282,12 @@ def _decoded(path: Path, data: bytes) -> str:
 _CHARSET = re.compile(rb"""<meta[^>]*?charset\s*=\s*["']?([A-Za-z0-9_.:-]+)""", re.I)
 
 
-# As browsers read them (the WHATWG encoding standard): these labels mean windows-1252, and a <meta> that says
-# UTF-16 cannot be true of a page whose <meta> could be read as ASCII.
-_AS_BROWSERS_READ = {"iso-8859-1": "cp1252", "latin1": "cp1252", "ascii": "cp1252", "us-ascii": "cp1252"}
-_AS_BROWSERS_READ |= {"utf-16": "utf-8", "utf-16le": "utf-8", "utf-16be": "utf-8"}
+# As browsers read them (the WHATWG encoding standard): these labels mean windows-1252 (Latin-1 for the five
+# bytes it leaves undefined), and a <meta> that says UTF-16 cannot be true of a page whose <meta> could be read
+# as ASCII: it means UTF-8, which the page already failed.
+_LATIN = ("cp1252", "latin-1")
+_AS_BROWSERS_READ = {"iso-8859-1": _LATIN, "latin1": _LATIN, "ascii": _LATIN, "us-ascii": _LATIN}
+_AS_BROWSERS_READ |= {"utf-16": (), "utf-16le": (), "utf-16be": ()}
 
 
 def _declared(data: bytes) -> str | None:
@@ -296,7 +298,7 @@ def _declared(data: bytes) -> str | None:
     if not match:
         return None
     label = match.group(1).decode("ascii").lower()
-    for codec in (_AS_BROWSERS_READ.get(label, label), label):  # windows-1252 leaves five bytes undefined
+    for codec in _AS_BROWSERS_READ.get(label, (label,)):
         try:
             return data.decode(codec)
         except (LookupError, UnicodeDecodeError):

@@ -499,8 +499,12 @@ def test_a_web_page_in_the_charset_it_declares_is_read(tmp_path):
     page = f'<html><head><meta http-equiv="Content-Type" content="text/html; charset=iso-8859-1"></head><body>{body}'
     (folder / "declared.html").write_bytes(page.encode("cp1252"))
     (folder / "undeclared.html").write_bytes(f"<html><body>{body}".encode("cp1252"))
+    # A <meta> read as ASCII cannot be UTF-16, so no garbage text (an even length decodes as UTF-16).
+    utf16 = page.replace("iso-8859-1", "utf-16").encode("cp1252")
+    (folder / "utf16.html").write_bytes(utf16 + b" " * (len(utf16) % 2))
     result = load_corpus(folder)
     assert [a.source for a in result.articles] == ["declared.html"]
+    assert "utf16.html: it is not valid UTF-8" in " ".join(f"{s.path}: {s.reason}" for s in result.skipped)
     text = read_source(folder, "declared.html")
     assert "Järnby förlänger öppettiderna" in text and "5 € – ”gratis för barn”" in text
     assert "undeclared.html" in " ".join(str(s) for s in result.skipped) and "UTF-8" in str(result.skipped)
