@@ -203,8 +203,7 @@ def join_lines(text: str, line: str) -> str:
     """Two lines of one paragraph: a word hyphenated at the line end is joined again ("ombygg-" +
     "naden"), but "social- og sundhed" keeps its hyphen and space, and "SOSU-" + "skolen" its hyphen."""
     first = line.split(" ", 1)[0]
-    typeset = _TYPESET_HYPHEN.search(text)
-    hyphenated = _TYPESET_HYPHEN.sub("-", text) if typeset else text
+    hyphenated = _TYPESET_HYPHEN.sub("-", text)
     hyphen = hyphenated.endswith("-") and not hyphenated.endswith(" -")  # " -" at a line end is a dash
     if hyphen and first[:1].islower() and first.casefold().strip(".,") not in _KEEP_HYPHEN:
         return (hyphenated[:-1] if _HYPHENATED.search(hyphenated) else hyphenated) + line

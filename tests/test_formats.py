@@ -510,14 +510,16 @@ def test_a_web_page_in_the_charset_it_declares_is_read(tmp_path):
     assert "undeclared.html" in " ".join(str(s) for s in result.skipped) and "UTF-8" in str(result.skipped)
 
 
+VEN = "Färjan till Ven går varje timme från hamnen i Landskrona och tar ungefär en halvtimme i lugnt väder"
+
+
 def test_a_pdf_paragraph_that_runs_over_a_page_break_is_one_paragraph(tmp_path):
     folder = tmp_path / "c"
     folder.mkdir()
-    words = "Färjan till Ven går varje timme från hamnen i Landskrona och tar ungefär en halvtimme i lugnt väder"
-    start, end = f"Det andra stycket börjar här. {words} och fortsätter", f"på nästa sida. {words} utom i storm"
+    start, end = f"Det andra stycket börjar här. {VEN} och fortsätter", f"på nästa sida. {VEN} utom i storm"
     # Only a page's first paragraph can go on from the page before: the next one, though it starts in lower
     # case after a paragraph without a full stop, is a paragraph of its own.
-    pages = ((f"Första stycket. {words}.", start), (end, f"nästa stycke. {words} på vintern."))
+    pages = ((f"Första stycket. {VEN}.", start), (end, f"nästa stycke. {VEN} på vintern."))
     fx.report_pdf(folder / "ven.pdf", "Resenärer på Venlinjen", pages)
     (article,) = load_corpus(folder).articles
     texts = [(p.page, p.text) for p in article.paragraphs]
@@ -527,9 +529,8 @@ def test_a_pdf_paragraph_that_runs_over_a_page_break_is_one_paragraph(tmp_path):
 def test_a_pdf_is_dated_by_its_labelled_dateline_else_its_creation_date(tmp_path):
     # Not by any date near its edges: a source line "hämtade 2019-01-15" at the end is not when it was written.
     # A report's own lines that start with a date and a time (a schedule) are text, not a browser's stamp.
-    words = "Färjan till Ven går varje timme från hamnen i Landskrona och tar ungefär en halvtimme i lugnt väder"
     schedule = "12.5.2024 18.00 Kommunfullmäktige sammanträder i stadshuset"
-    body = (f"Första stycket. {words}.", f"Andra stycket. {words}.", schedule)
+    body = (f"Första stycket. {VEN}.", f"Andra stycket. {VEN}.", schedule)
     cases = {
         "dateline.pdf": (("Publicerad: 14 maj 2024", *body),),
         "source.pdf": ((*body, "Källa: SCB, uppgifterna hämtade 2019-01-15."),),
