@@ -17,9 +17,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from assistant.confidence import Calibration, evidence
+from assistant.confidence import FEATURES, Calibration, evidence
 from assistant.errors import QuestionError
-from assistant.retrieve import query_languages, rank
+from assistant.retrieve import keyword_text, query_languages, rank
 from assistant.settings import MAX_PASSAGES, MODES, Settings
 from assistant.summary import MAX_CHARS, Sentence, as_text, short_answer
 from corpus.chunk import article_sentences
@@ -196,6 +196,7 @@ class Search(NamedTuple):
     hits: list[Hit]
     top: float  # the best hit's calibrated confidence
     reading: float  # how well this reading of the question was answered (Calibration.reading)
+    evidence: np.ndarray  # the lead's row of FEATURES (assistant/confidence.py), which `top` and `reading` read
 
 
 class Assistant:
@@ -280,16 +281,20 @@ class Assistant:
 
     def _search(self, text: str, mode: str, k: int, mask) -> Search:
         """One search for `text`: its hits with calibrated confidence."""
-        vector = self.query_vector(text)
-        ranking = rank(self.index, text, vector, self.settings, mode, k, mask)
+        vector, keywords = self.query_vector(text), keyword_text(self.index, text, self.embedder)
+        ranking = rank(self.index, text, vector, self.settings, mode, k, mask, keywords)
         if not ranking.hits:
-            return Search(text, vector, [], 0.0, 0.0)
-        # A filter only narrows what may be shown: how well a passage stands out (margin, agreement) is read
-        # against the whole corpus, or a filter that leaves one article would make its weakest passage look
-        # like the answer ("Vem vann fotbolls-VM 2018?" --until 2014 was answered).
-        background = ranking if mask is None else rank(self.index, text, vector, self.settings, mode, k)
+            return Search(text, vector, [], 0.0, 0.0, np.zeros(len(FEATURES)))
+        # Whether anything answers is read from the search without the word bridge (index/bridge.py), which only
+        # re-orders what is shown: its translated words made out-of-scope English questions look answered
+        # ("recipe" -> receptet) and weak follow-ups lead with noise ("Since when has she held the position?").
+        judged = ranking if keywords == text else rank(self.index, text, vector, self.settings, mode, k, mask)
+        # How well a passage stands out (margin, agreement) is read against the whole corpus: a filter only narrows
+        # what may be shown, or a filter that leaves one article would make its weakest passage look like the
+        # answer ("Vem vann fotbolls-VM 2018?" --until 2014 was answered).
+        background = judged if mask is None else rank(self.index, text, vector, self.settings, mode, k)
         # The last row is the lead's: its evidence decides "nothing relevant" (assistant/retrieve.py Ranking.lead).
-        rows = evidence(self.index, text, background, self._languages, [*ranking.hits, ranking.lead])
+        rows = evidence(self.index, text, background, self._languages, [*ranking.hits, judged.lead])
         confidence = self.calibration.probability(rows)
         if mode == "bm25":  # shown score: share of the best BM25 score
             best = max(r.score for r in ranking.hits) or 1.0
@@ -301,7 +306,7 @@ class Assistant:
             for i, (r, s, c) in enumerate(zip(ranking.hits, scores, confidence))
         ]
         reading = self.calibration.reading.probability(rows[-1:])[0]
-        return Search(text, vector, hits, float(confidence[-1]), float(reading))
+        return Search(text, vector, hits, float(confidence[-1]), float(reading), rows[-1])
 
     @property
     def refuse_below(self) -> float:

@@ -16,7 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from assistant.settings import Settings
-from index.bm25 import query_token_parts
+from corpus.lang import question_language
+from index.bm25 import content_words, query_token_parts
+from index.bridge import BRIDGED, encode_words
 from index.store import StoredIndex
 
 # In hybrid fusion a dense candidate counts with its best sentence window's cosine plus this share of its
@@ -32,7 +34,7 @@ WINDOW_MEAN_SHARE = 0.2
 # question's stems and their 4-grams as one keyword score and never asks whether the chunk holds the
 # question's rare words; these features let a model weigh both.
 FUSION_FEATURES = ("dense_pooled", "dense_best", "bm25_stems", "bm25_ngrams", "coverage", "missing")
-FUSION_WEIGHTS = (1.941, 1.949, 2.396, 2.617, 1.536, -1.580)
+FUSION_WEIGHTS = (1.709, 1.825, 2.255, 2.529, 1.673, -1.230)
 RERANK_DEPTH = 30
 
 
@@ -75,12 +77,15 @@ def query_languages(index: StoredIndex) -> list[str]:
     return [*index.manifest.languages, "en"]
 
 
-def find(index: StoredIndex, query: str, query_vector: np.ndarray | None, want: int, allowed=None) -> Found:
+def find(
+    index: StoredIndex, query: str, query_vector: np.ndarray | None, want: int, allowed=None, keywords: str = ""
+) -> Found:
     """Both retrievers' `want` best candidates (no dense ones without a query vector); `allowed` is an
-    optional boolean mask over chunks (filters)."""
+    optional boolean mask over chunks (filters); `keywords`: what keyword search looks for, if not the query
+    (keyword_text)."""
     dense = _dense(index, query_vector, want, allowed) if query_vector is not None else {}
     pooled = dict(zip(dense, index.cosines(query_vector, list(dense), WINDOW_MEAN_SHARE))) if dense else {}
-    parts = [index.bm25.scores(t) for t in query_token_parts(query, query_languages(index))]
+    parts = [index.bm25.scores(t) for t in query_token_parts(keywords or query, query_languages(index))]
     if allowed is not None:
         parts = [np.where(allowed, p, 0.0) for p in parts]
     scores = parts[0] + parts[1]
@@ -96,10 +101,11 @@ def rank(
     mode: str,
     k: int,
     allowed: np.ndarray | None = None,
+    keywords: str = "",
 ) -> Ranking:
     """The top k chunks in `mode`, with both retrievers' candidates; `allowed` is an optional boolean mask
-    over chunks (filters)."""
-    found = find(index, query, query_vector, min(len(index.chunks), max(settings.candidates, k)), allowed)
+    over chunks (filters); `keywords` as for `find`."""
+    found = find(index, query, query_vector, min(len(index.chunks), max(settings.candidates, k)), allowed, keywords)
     if mode == "dense":
         fused = found.dense
     elif mode == "bm25":
@@ -119,6 +125,16 @@ def rank(
         order.append(lead)  # for its cosine; cut off below
     hits = [Ranked(p, float(fused[p]), c) for p, c in zip(order, cosines_of(index, query_vector, order))]
     return Ranking(hits[:k], found.dense, found.bm25, next((h for h in hits if h.position == lead), None))
+
+
+def keyword_text(index: StoredIndex, query: str, embedder) -> str:
+    """What keyword search looks for: an English question's words and, after them, the words of the corpus
+    nearest each (index/bridge.py); any other question as it is."""
+    bridge = index.bm25.bridge
+    if not bridge.words or question_language(query) != BRIDGED:
+        return query
+    words = [w for w in dict.fromkeys(content_words(query, [BRIDGED])) if not w.isdigit()]
+    return " ".join([query, *bridge.translations(words, encode_words(embedder, words))])
 
 
 def fusion_features(index: StoredIndex, query: str, vector: np.ndarray, positions: list[int], found: Found):

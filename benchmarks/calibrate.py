@@ -39,12 +39,10 @@ from assistant.confidence import (  # noqa: E402
     READING_FEATURES,
     Calibration,
     Logistic,
-    evidence,
     model_inputs,
 )
 from assistant.library import rebuild  # noqa: E402
 from assistant.queries import Judge, load_queries  # noqa: E402
-from assistant.retrieve import rank  # noqa: E402
 from assistant.settings import Settings  # noqa: E402
 from index.bm25 import content_words  # noqa: E402
 from index.embed import Embedder  # noqa: E402
@@ -73,12 +71,7 @@ def open_benchmark(name: str, embedder, calibration: Calibration | None = None) 
 def rows(assistant: Assistant, queries) -> np.ndarray:
     """The evidence of each question's lead passage (hybrid ranking; see assistant/retrieve.py Ranking.lead)."""
     assistant.prefetch([q.query for q in queries])
-    out = []
-    for q in queries:
-        vector = assistant.query_vector(q.query)
-        ranking = rank(assistant.index, q.query, vector, assistant.settings, "hybrid", 1)
-        out.append(evidence(assistant.index, q.query, ranking, assistant._languages, [ranking.lead])[0])
-    return np.array(out)
+    return np.array([assistant._search(q.query, "hybrid", 1, None).evidence for q in queries])
 
 
 def fit(

@@ -105,7 +105,7 @@ def evaluate(model, sets) -> dict:
         if name not in vectors:
             vectors[name] = encode_all(model, [c.text for c in index.chunks], "passage: ")
         dense = encode_all(model, [q.query for q in queries], "query: ") @ vectors[name].T
-        keyword = keyword_scores(index, queries, 60, 1.0)
+        keyword = keyword_scores(index, [q.query for q in queries], 60, 1.0)
         cells = [scores_at(dense, relevant)] + [
             scores_at(w * normalised(dense) + (1 - w) * normalised(keyword), relevant) for w in (0.4, 0.5)
         ]

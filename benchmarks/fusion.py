@@ -27,7 +27,14 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from assistant.queries import Judge, load_queries  # noqa: E402
-from assistant.retrieve import FUSION_FEATURES, RERANK_DEPTH, find, fusion_features, rank  # noqa: E402
+from assistant.retrieve import (  # noqa: E402
+    FUSION_FEATURES,
+    RERANK_DEPTH,
+    find,
+    fusion_features,
+    keyword_text,
+    rank,
+)
 from assistant.settings import Settings  # noqa: E402
 from benchmarks.calibrate import BENCHMARKS, open_benchmark  # noqa: E402
 from benchmarks.common import print_table  # noqa: E402
@@ -55,9 +62,10 @@ def collect(name: str, embedder, split: str) -> Lists:
     assistant.prefetch([q.query for q in queries])
     lists = Lists([], [])
     for q in queries:
-        vector = assistant.query_vector(q.query)
-        found = find(index, q.query, vector, min(len(index.chunks), settings.candidates))
-        first = [h.position for h in rank(index, q.query, vector, settings, "hybrid", RERANK_DEPTH).hits]
+        vector, keywords = assistant.query_vector(q.query), keyword_text(index, q.query, embedder)
+        found = find(index, q.query, vector, min(len(index.chunks), settings.candidates), None, keywords)
+        ranked = rank(index, q.query, vector, settings, "hybrid", RERANK_DEPTH, None, keywords)
+        first = [h.position for h in ranked.hits]
         relevant = judge.relevant(q)
         lists.features.append(fusion_features(index, q.query, vector, first, found))
         lists.relevant.append(np.array([index.chunks[p].id in relevant for p in first]))

@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from assistant.queries import Judge, load_queries  # noqa: E402
-from assistant.retrieve import query_languages  # noqa: E402
+from assistant.retrieve import keyword_text, query_languages  # noqa: E402
 from assistant.settings import Settings  # noqa: E402
 from benchmarks.calibrate import BENCHMARKS, open_benchmark  # noqa: E402
 from benchmarks.common import print_table  # noqa: E402
@@ -41,7 +41,8 @@ MEAN_SHARES = (0.0, 0.2, 0.5)  # a chunk's dense score: best window + share × m
 
 
 def keyword_scores(index, queries, context_words: int, ngram_weight: float, k1: float = 1.2, b: float = 0.5):
-    """BM25 scores [queries, chunks]: stems + ngram_weight x 4-grams (0: stems alone, an index without n-grams)."""
+    """BM25 scores [queries, chunks] of the questions' keyword texts (assistant/retrieve.py keyword_text):
+    stems + ngram_weight x 4-grams (0: stems alone, an index without n-grams)."""
     import bm25s
 
     ngrams = ngram_weight > 0
@@ -52,8 +53,8 @@ def keyword_scores(index, queries, context_words: int, ngram_weight: float, k1: 
     )
     vocab, languages = retriever.vocab_dict, query_languages(index)
     out = np.zeros((len(queries), len(index.chunks)), dtype=np.float32)
-    for i, q in enumerate(queries):
-        stems, grams = ([t for t in part if t in vocab] for part in query_token_parts(q.query, languages))
+    for i, text in enumerate(queries):
+        stems, grams = ([t for t in part if t in vocab] for part in query_token_parts(text, languages))
         if stems:
             out[i] += retriever.get_scores(stems)
         if grams:
@@ -97,10 +98,11 @@ def main() -> None:
         relevant = np.array([[cid in rel for cid in ids] for rel in (judge.relevant(q) for q in queries)])
         assistant.prefetch([q.query for q in queries])
         vectors = np.stack([assistant.query_vector(q.query) for q in queries])
+        keywords = [keyword_text(index, q.query, embedder) for q in queries]
         rows = []
         for words in (0, 60):
             for ngram_weight in NGRAM_WEIGHTS:
-                keyword = keyword_scores(index, queries, words, ngram_weight)
+                keyword = keyword_scores(index, keywords, words, ngram_weight)
                 for share in MEAN_SHARES:
                     dense = index.chunk_scores(vectors, share)
                     for w in WEIGHTS:

@@ -127,8 +127,11 @@ class BM25Index:
     def __init__(self, folder: Path):
         import bm25s
 
+        from index.bridge import Bridge  # it reads words as this module does
+
         self._retriever = bm25s.BM25.load(str(folder), show_progress=False)
         self._vocab = self._retriever.vocab_dict
+        self.bridge = Bridge.load(folder)
 
     @property
     def num_docs(self) -> int:

@@ -31,6 +31,7 @@ from corpus.chunk import chunk_articles
 from corpus.load import LoadResult, Skipped, load_corpus
 from corpus.options import LoadOptions
 from corpus.types import Article, Chunk
+from index.bridge import Bridge
 from index.errors import BuildError, IndexMissingError
 from index.manifest import FILENAME, Chunking, Counts, Manifest, ModelInfo
 from index.options import BuildOptions
@@ -145,6 +146,7 @@ class Prepared:
     keys: list[tuple[str, ...]]  # each chunk's windows' embedding keys
     vectors: np.ndarray  # one per window
     texts: list[str]  # what keyword search sees (keyword_texts)
+    bridge: Bridge  # English words to the corpus's (index/bridge.py)
     report: BuildReport
     started: float
 
@@ -162,7 +164,11 @@ def prepare_build(options: BuildOptions, embedder, previous: StoredIndex | None,
     vectors, report.embedded = _embed(windows, keys, previous, embedder, options, say, progress)
     report.windows = len(vectors)
     texts = keyword_texts(chunks, {a.id: a for a in corpus.articles}, options.context_words)
-    return Prepared(corpus, chunks, keys, vectors, texts, report, started)
+    same_model = previous is not None and previous.manifest.model.fingerprint == embedder.fingerprint
+    bridge = Bridge.build(
+        [c.text for c in chunks], [c.language for c in chunks], embedder, previous.bm25.bridge if same_model else None
+    )
+    return Prepared(corpus, chunks, keys, vectors, texts, bridge, report, started)
 
 
 def _build(options: BuildOptions, index_dir: Path, embedder, say, progress: bool) -> BuildReport:
@@ -172,7 +178,15 @@ def _build(options: BuildOptions, index_dir: Path, embedder, say, progress: bool
     # Builds replaced long ago go before this one is written too: on a full disk they hold the space it needs.
     _retire_old_builds(index_dir, Path(os.path.realpath(index_dir)), None)
     folder, built.report.manifest, previous = _publish(
-        index_dir, manifest, built.chunks, built.keys, built.corpus.articles, built.vectors, faiss_index, built.texts
+        index_dir,
+        manifest,
+        built.chunks,
+        built.keys,
+        built.corpus.articles,
+        built.vectors,
+        faiss_index,
+        built.texts,
+        built.bridge,
     )
     _retire_old_builds(index_dir, folder, previous)
     built.report.seconds = time.perf_counter() - built.started

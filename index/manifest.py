@@ -15,7 +15,7 @@ from index.errors import IndexMismatchError, IndexMissingError
 
 # 3: `files` records the size and checksum of every index file.
 # 4: chunks embedded without their header; BM25 with character n-grams.
-FORMAT_VERSION = 5  # 5: one vector per sentence window of a chunk (index/windows.py)
+FORMAT_VERSION = 6  # 5: one vector per sentence window of a chunk (index/windows.py); 6: the word bridge
 FILENAME = "manifest.json"
 REBUILD = "run `assistant index build` to rebuild it"
 

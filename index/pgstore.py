@@ -345,6 +345,7 @@ class PgStore:
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp) / KEYWORD_DIR
             build_bm25(built.texts, [c.language for c in built.chunks], folder)
+            built.bridge.save(folder)
             files = {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
         manifest = replace(manifest, files={f"{KEYWORD_DIR}/{n}": FileInfo.of(d) for n, d in files.items()})
         with conn.transaction():

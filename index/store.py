@@ -99,6 +99,7 @@ def write_index(
     vectors: np.ndarray,
     faiss_index,
     bm25_texts: list[str],
+    bridge,
 ) -> Manifest:
     """Write a complete index into the new folder `folder`; returns the manifest as written (with checksums)."""
     import faiss
@@ -114,6 +115,7 @@ def write_index(
     # Through Python, so a full disk is an OSError like every other write here.
     (folder / "faiss.index").write_bytes(faiss.serialize_index(faiss_index).tobytes())
     build_bm25(bm25_texts, [c.language for c in chunks], folder / BM25_DIR)
+    bridge.save(folder / BM25_DIR)
     files = {
         path.relative_to(folder).as_posix(): FileInfo.of(path.read_bytes())
         for path in sorted(folder.rglob("*"))
@@ -259,6 +261,8 @@ def records_problem(manifest: Manifest, chunks, keys, articles, vectors: np.ndar
         return f"vectors are {vectors.dtype} {vectors.shape}, expected float32 ({windows}, {dim})"
     if not (manifest.counts.chunks == len(chunks) == bm25.num_docs):
         return "chunk counts differ"
+    if bm25.bridge.words and (bm25.bridge.vectors.shape[1] != dim or not np.isfinite(bm25.bridge.vectors).all()):
+        return f"the word bridge's vectors are not finite {dim}-dimensional ones"
     size = manifest.chunking.window_sentences
     if any(len(k) != window_count(c, size) for c, k in zip(chunks, keys)):
         return "a chunk's window count differs from its sentences"

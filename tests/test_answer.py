@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from assistant.answer import Assistant, clean_question, search_texts
 from assistant.cli import main
 from assistant.errors import QuestionError
+from assistant.retrieve import keyword_text
 from corpus.load import read_source
 
 
@@ -428,3 +429,13 @@ def test_cli_ask_json(real_index):
 def test_cli_ask_empty_question_is_a_user_mistake(real_index):
     result = CliRunner().invoke(main, ["ask", "   ", "--index", str(real_index.index_dir)])
     assert result.exit_code == 2 and "empty" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.integration
+def test_an_english_question_searches_the_swedish_words_nearest_its_own(real_assistant):
+    index, embedder = real_assistant.index, real_assistant.embedder
+    walk = keyword_text(index, "Is it acceptable to hold a meeting while taking a walk?", embedder)
+    assert {"möte", "mødet"} <= set(walk.split())
+    assert "Hässleholm" not in walk
+    swedish = "Vem leder arbetet i Hässleholm?"
+    assert keyword_text(index, swedish, embedder) == swedish  # Swedish and Danish share stems: no bridge

@@ -36,6 +36,8 @@ FILES = [
     "bm25/indptr.csc.index.npy",
     "bm25/params.index.json",
     "bm25/vocab.index.json",
+    "bm25/bridge.json",
+    "bm25/bridge.npy",
 ]
 
 
@@ -261,6 +263,17 @@ SPECIFIC = {
     "bm25 folder missing, re-signed": signed(no_bm25),
     "bm25 params from another index, re-signed": other_file_signed("bm25/params.index.json"),
     "bm25 with an extra file (harmless)": written("bm25/notes.json", b"{}"),
+    "bridge words from another index, re-signed": other_file_signed("bm25/bridge.json"),
+    "bridge words an object, re-signed": signed(written("bm25/bridge.json", b'{"a": 1}')),
+    "bridge vectors of another dimension, re-signed": signed(
+        lambda folder, other: np.save(folder / "bm25/bridge.npy", np.load(folder / "bm25/bridge.npy")[:, :8])
+    ),
+    "bridge vectors not finite, re-signed": signed(
+        lambda folder, other: np.save(folder / "bm25/bridge.npy", np.load(folder / "bm25/bridge.npy") + np.nan)
+    ),
+    "bridge missing, re-signed": signed(
+        lambda folder, other: [(folder / f"bm25/bridge.{ext}").unlink() for ext in ("json", "npy")]
+    ),
     # the build folder and the link
     "build folder deleted (dangling link)": lambda folder, other: shutil.rmtree(folder),
     "build folder emptied": lambda folder, other: [shutil.rmtree(folder), folder.mkdir()],
@@ -291,7 +304,7 @@ def other_build(tmp_path_factory) -> Path:
 
 
 def test_the_matrix_is_complete():
-    assert len(CASES) >= 63
+    assert len(CASES) >= 78
 
 
 @pytest.mark.parametrize("case", CASES)

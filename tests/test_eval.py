@@ -181,9 +181,9 @@ def test_eval_cli_reports_every_mode_with_json_and_report(real_index, tmp_path):
 # defaults were chosen (README "Evaluation"), minus a small margin. Issue bars not met yet are in the README.
 GUARD = {
     "ours": {
-        "recall@1": 0.76,
+        "recall@1": 0.80,
         "recall@5": 0.97,
-        "mrr@10": 0.86,
+        "mrr@10": 0.88,  # the issue's bar, met since the word bridge (measured 0.884)
         "in_scope_refused_max": 0.01,
         "out_of_scope_refused_min": 0.52,
     },
@@ -196,7 +196,7 @@ GUARD = {
     },
 }
 # Hybrid must not fall below its best single mode. Measured held out: SweQUAD dev hybrid R@1 0.762 vs BM25 0.706,
-# MRR@10 0.853 vs 0.812; ours 0.791 vs 0.674 and 0.872 vs 0.784.
+# MRR@10 0.854 vs 0.812; ours 0.814 vs 0.674 and 0.884 vs 0.791.
 BEST_SINGLE_SLACK = 0.0
 
 

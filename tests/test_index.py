@@ -19,11 +19,13 @@ from assistant.errors import AssistantError, IndexMismatchError, IndexMissingErr
 from assistant.settings import PROJECT_ROOT as PROJECT
 from assistant.settings import Settings
 from index import build as build_module
+from index.bridge import Bridge, encode_words
 from index.build import build_index
 from index.errors import BuildError
 from index.manifest import Chunking
 from index.store import load_index
 from index.windows import window_count, window_texts
+from tests.conftest import FakeEmbedder
 
 
 def quiet(_):
@@ -502,3 +504,43 @@ def test_keyword_search_matches_the_parts_of_a_compound(tiny_settings, fake_embe
     for ngrams, found in ((False, False), (True, True)):
         scores = index.bm25.scores(query_tokens("sekreterarna", ["sv"], ngrams=ngrams))
         assert (int(scores.argmax()) == target and scores.max() > 0) == found
+
+
+# --- the word bridge (index/bridge.py) -------------------------------------------------------------
+
+
+class CountingEmbedder(FakeEmbedder):
+    def encode_query(self, text):
+        self.encoded.append(text)
+        return super().encode_query(text)
+
+
+def test_the_bridge_holds_the_words_of_passages_not_in_english_and_reuses_their_vectors():
+    texts, languages = ["Mötet hölls under en promenad.", "The meeting was held on a walk."], ["sv", "en"]
+    embedder = CountingEmbedder()
+    bridge = Bridge.build(texts, languages, embedder)
+    # Words of three letters or more, only the Swedish passage's: English words need no bridge.
+    assert set(bridge.words) == {"mötet", "hölls", "under", "promenad"}
+    assert sorted(embedder.encoded) == sorted(bridge.words)
+    embedder.encoded.clear()
+    again = Bridge.build([*texts, "Promenaden var lång."], [*languages, "sv"], embedder, previous=bridge)
+    assert sorted(embedder.encoded) == ["lång", "promenaden", "var"]  # only the new words went through the model
+    assert np.array_equal(again.vectors[again.words.index("mötet")], bridge.vectors[bridge.words.index("mötet")])
+
+
+def test_the_bridge_adds_the_nearest_corpus_words_but_not_the_word_itself(tmp_path):
+    embedder = FakeEmbedder()
+    # The fake model gives "möte" the vector of "meeting": the nearest corpus word of that question word.
+    words = ("möte", "meeting", "promenad")
+    vectors = np.stack([embedder.encode_query(w) for w in ("meeting", "meeting", "walk")])
+    Bridge(words, vectors).save(tmp_path)
+    bridge = Bridge.load(tmp_path)
+    asked = ["meeting", "weather"]
+    assert bridge.translations(asked, encode_words(embedder, asked)) == ["möte"]
+
+
+def test_a_keyword_index_written_without_a_bridge_reads_as_an_empty_one(tmp_path):
+    assert Bridge.load(tmp_path).words == ()
+    (tmp_path / "bridge.json").write_text("[]")
+    with pytest.raises(FileNotFoundError):
+        Bridge.load(tmp_path)  # one of its two files alone is damage, not "no bridge"
