@@ -281,20 +281,23 @@ class Assistant:
 
     def _search(self, text: str, mode: str, k: int, mask) -> Search:
         """One search for `text`: its hits with calibrated confidence."""
-        vector, keywords = self.query_vector(text), keyword_text(self.index, text, self.embedder)
+        vector = self.query_vector(text)
+        keywords = text if mode == "dense" else keyword_text(self.index, text, self.embedder)
         ranking = rank(self.index, text, vector, self.settings, mode, k, mask, keywords)
         if not ranking.hits:
             return Search(text, vector, [], 0.0, 0.0, np.zeros(len(FEATURES)))
         # Whether anything answers is read from the search without the word bridge (index/bridge.py), which only
-        # re-orders what is shown: its translated words made out-of-scope English questions look answered
+        # helps find what is shown: its translated words made out-of-scope English questions look answered
         # ("recipe" -> receptet) and weak follow-ups lead with noise ("Since when has she held the position?").
+        # In bm25 mode that search may find nothing ("Employees?"): the bridged lead is judged then.
         judged = ranking if keywords == text else rank(self.index, text, vector, self.settings, mode, k, mask)
         # How well a passage stands out (margin, agreement) is read against the whole corpus: a filter only narrows
         # what may be shown, or a filter that leaves one article would make its weakest passage look like the
         # answer ("Vem vann fotbolls-VM 2018?" --until 2014 was answered).
         background = judged if mask is None else rank(self.index, text, vector, self.settings, mode, k)
         # The last row is the lead's: its evidence decides "nothing relevant" (assistant/retrieve.py Ranking.lead).
-        rows = evidence(self.index, text, background, self._languages, [*ranking.hits, judged.lead])
+        lead = judged.lead or ranking.lead
+        rows = evidence(self.index, text, background, self._languages, [*ranking.hits, lead])
         confidence = self.calibration.probability(rows)
         if mode == "bm25":  # shown score: share of the best BM25 score
             best = max(r.score for r in ranking.hits) or 1.0

@@ -84,7 +84,8 @@ def main() -> None:
         manifest = build._manifest(options, embedder, corpus, chunks, type(faiss_index).__name__, time.perf_counter())
         languages = [c.language for c in chunks]
         step("keyword index alone (build_bm25)", lambda: build_bm25(texts, languages, tmp / "bm25-alone"))
-        parts = (chunks, keys, corpus.articles, held["vectors"], faiss_index, texts)
+        bridge = step("word bridge", lambda: build._bridge(chunks, None, embedder, print))
+        parts = (chunks, keys, corpus.articles, held["vectors"], faiss_index, texts, bridge)
         step("write folder (incl. keyword index)", lambda: write_index(tmp / "index", manifest, *parts))
         sampler.running = False
         print(f"{len(chunks)} passages, {faiss_index.ntotal} vectors ({type(faiss_index).__name__})")

@@ -71,6 +71,7 @@ def open_benchmark(name: str, embedder, calibration: Calibration | None = None) 
 def rows(assistant: Assistant, queries) -> np.ndarray:
     """The evidence of each question's lead passage (hybrid ranking; see assistant/retrieve.py Ranking.lead)."""
     assistant.prefetch([q.query for q in queries])
+    # Through the assistant's own search (private, deliberately): the rows must be what `ask` decides on.
     return np.array([assistant._search(q.query, "hybrid", 1, None).evidence for q in queries])
 
 

@@ -41,7 +41,7 @@ MEAN_SHARES = (0.0, 0.2, 0.5)  # a chunk's dense score: best window + share × m
 
 
 def keyword_scores(index, queries, context_words: int, ngram_weight: float, k1: float = 1.2, b: float = 0.5):
-    """BM25 scores [queries, chunks] of the questions' keyword texts (assistant/retrieve.py keyword_text):
+    """BM25 scores [queries, chunks] of the texts given (the shipped search: assistant/retrieve.py keyword_text):
     stems + ngram_weight x 4-grams (0: stems alone, an index without n-grams)."""
     import bm25s
 

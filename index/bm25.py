@@ -127,7 +127,7 @@ class BM25Index:
     def __init__(self, folder: Path):
         import bm25s
 
-        from index.bridge import Bridge  # it reads words as this module does
+        from index.bridge import Bridge  # not at the top: index/bridge.py imports this module
 
         self._retriever = bm25s.BM25.load(str(folder), show_progress=False)
         self._vocab = self._retriever.vocab_dict

@@ -27,7 +27,7 @@ from index.bm25 import STEMMERS, content_words
 
 WORDS_FILE, VECTORS_FILE = "bridge.json", "bridge.npy"
 NEAREST, MIN_COSINE = 3, 0.90  # chosen on our tuning questions (0.88: 0.815, 0.91: 0.803, 0.92 x2: 0.810)
-MAX_WORDS = 50_000  # the most frequent: bounds the build's cost (~400 words a second on two cores)
+MAX_WORDS = 50_000  # the most frequent: bounds the build's cost (200-400 words a second on two cores)
 BRIDGED = "en"  # the question language the bridge is for
 
 
@@ -52,15 +52,14 @@ def encode_words(embedder, words: list[str]) -> np.ndarray:
     return np.asarray(vectors, dtype=np.float32)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # holds an array: compared by identity
 class Bridge:
     words: tuple[str, ...]
     vectors: np.ndarray  # [words, dimension]; stored as float16
 
     @classmethod
-    def build(cls, texts: list[str], languages: list[str], embedder, previous: Bridge | None = None) -> Bridge:
-        """The bridge of these chunk texts; vectors of words `previous` holds are reused (same model)."""
-        words = bridge_words(texts, languages)
+    def build(cls, words: list[str], embedder, previous: Bridge | None = None) -> Bridge:
+        """The bridge of `words` (bridge_words); vectors of words `previous` holds are reused (same model only)."""
         known = dict(zip(previous.words, previous.vectors)) if previous is not None else {}
         todo = [w for w in words if w not in known]
         known.update(zip(todo, encode_words(embedder, todo)))
@@ -74,12 +73,14 @@ class Bridge:
 
     @classmethod
     def load(cls, folder: Path) -> Bridge:
-        """The bridge saved in `folder` (none: an empty one); ValueError when its two files do not fit together."""
+        """The bridge saved in `folder` (neither file: an empty one); OSError or ValueError when it is damaged."""
         if not (folder / WORDS_FILE).exists() and not (folder / VECTORS_FILE).exists():
             return cls((), np.zeros((0, 0), dtype=np.float32))  # a keyword index written on its own
         words = json.loads((folder / WORDS_FILE).read_text(encoding="utf-8"))
         vectors = np.load(folder / VECTORS_FILE, allow_pickle=False).astype(np.float32)  # once, not per question
-        if not isinstance(words, list) or vectors.ndim != 2 or len(words) != len(vectors):
+        if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
+            raise ValueError(f"{WORDS_FILE} is not a list of words")
+        if vectors.ndim != 2 or len(words) != len(vectors):
             raise ValueError(f"{WORDS_FILE} and {VECTORS_FILE} do not match")
         return cls(tuple(words), vectors)
 

@@ -31,7 +31,7 @@ from corpus.chunk import chunk_articles
 from corpus.load import LoadResult, Skipped, load_corpus
 from corpus.options import LoadOptions
 from corpus.types import Article, Chunk
-from index.bridge import Bridge
+from index.bridge import Bridge, bridge_words
 from index.errors import BuildError, IndexMissingError
 from index.manifest import FILENAME, Chunking, Counts, Manifest, ModelInfo
 from index.options import BuildOptions
@@ -164,11 +164,22 @@ def prepare_build(options: BuildOptions, embedder, previous: StoredIndex | None,
     vectors, report.embedded = _embed(windows, keys, previous, embedder, options, say, progress)
     report.windows = len(vectors)
     texts = keyword_texts(chunks, {a.id: a for a in corpus.articles}, options.context_words)
-    same_model = previous is not None and previous.manifest.model.fingerprint == embedder.fingerprint
-    bridge = Bridge.build(
-        [c.text for c in chunks], [c.language for c in chunks], embedder, previous.bm25.bridge if same_model else None
-    )
+    bridge = _bridge(chunks, previous, embedder, say)
     return Prepared(corpus, chunks, keys, vectors, texts, bridge, report, started)
+
+
+def _bridge(chunks: list[Chunk], previous: StoredIndex | None, embedder, say) -> Bridge:
+    """The word bridge (index/bridge.py) of the chunks, reusing the previous build's word vectors (same model)."""
+    words = bridge_words([c.text for c in chunks], [c.language for c in chunks])
+    same_model = previous is not None and previous.manifest.model.fingerprint == embedder.fingerprint
+    reused = previous.bm25.bridge if same_model else None
+    known = set(reused.words) if reused else set()
+    say(f"Embedding {sum(w not in known for w in words)} of {len(words)} corpus words for the word bridge.")
+    bridge = Bridge.build(words, embedder, reused)
+    problem = vector_problem(bridge.vectors) if bridge.words else None
+    if problem:
+        raise BuildError(f"The model returned {problem} for corpus words: check the model folder.")
+    return bridge
 
 
 def _build(options: BuildOptions, index_dir: Path, embedder, say, progress: bool) -> BuildReport:

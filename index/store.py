@@ -22,6 +22,7 @@ import numpy as np
 
 from corpus.types import Article, Chunk, Paragraph
 from index.bm25 import BM25Index, build_bm25
+from index.bridge import Bridge
 from index.errors import IndexMismatchError
 from index.manifest import FILENAME, REBUILD, FileInfo, Manifest, read_manifest, write_manifest
 from index.windows import Windows, window_count
@@ -99,7 +100,7 @@ def write_index(
     vectors: np.ndarray,
     faiss_index,
     bm25_texts: list[str],
-    bridge,
+    bridge: Bridge,
 ) -> Manifest:
     """Write a complete index into the new folder `folder`; returns the manifest as written (with checksums)."""
     import faiss
@@ -261,8 +262,9 @@ def records_problem(manifest: Manifest, chunks, keys, articles, vectors: np.ndar
         return f"vectors are {vectors.dtype} {vectors.shape}, expected float32 ({windows}, {dim})"
     if not (manifest.counts.chunks == len(chunks) == bm25.num_docs):
         return "chunk counts differ"
-    if bm25.bridge.words and (bm25.bridge.vectors.shape[1] != dim or not np.isfinite(bm25.bridge.vectors).all()):
-        return f"the word bridge's vectors are not finite {dim}-dimensional ones"
+    bridge = bm25.bridge.vectors
+    if bm25.bridge.words and (bridge.shape[1] != dim or vector_problem(bridge)):
+        return f"the word bridge's vectors are {bridge.shape[1]}-dimensional or not unit vectors"
     size = manifest.chunking.window_sentences
     if any(len(k) != window_count(c, size) for c, k in zip(chunks, keys)):
         return "a chunk's window count differs from its sentences"

@@ -439,3 +439,10 @@ def test_an_english_question_searches_the_swedish_words_nearest_its_own(real_ass
     assert "Hässleholm" not in walk
     swedish = "Vem leder arbetet i Hässleholm?"
     assert keyword_text(index, swedish, embedder) == swedish  # Swedish and Danish share stems: no bridge
+
+
+@pytest.mark.integration
+def test_a_question_only_the_bridge_finds_words_for_is_answered_or_refused_in_bm25_mode(real_assistant):
+    # "Employees" matches no word of our Swedish and Danish articles; its translations do.
+    answer = real_assistant.ask("Employees?", mode="bm25")
+    assert answer.hits or answer.no_answer

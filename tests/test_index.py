@@ -19,7 +19,7 @@ from assistant.errors import AssistantError, IndexMismatchError, IndexMissingErr
 from assistant.settings import PROJECT_ROOT as PROJECT
 from assistant.settings import Settings
 from index import build as build_module
-from index.bridge import Bridge, encode_words
+from index.bridge import Bridge, bridge_words, encode_words
 from index.build import build_index
 from index.errors import BuildError
 from index.manifest import Chunking
@@ -518,12 +518,12 @@ class CountingEmbedder(FakeEmbedder):
 def test_the_bridge_holds_the_words_of_passages_not_in_english_and_reuses_their_vectors():
     texts, languages = ["Mötet hölls under en promenad.", "The meeting was held on a walk."], ["sv", "en"]
     embedder = CountingEmbedder()
-    bridge = Bridge.build(texts, languages, embedder)
+    bridge = Bridge.build(bridge_words(texts, languages), embedder)
     # Words of three letters or more, no stopword ("en", "under"), only the Swedish passage's: English needs none.
     assert set(bridge.words) == {"mötet", "hölls", "promenad"}
     assert sorted(embedder.encoded) == sorted(bridge.words)
     embedder.encoded.clear()
-    again = Bridge.build([*texts, "Promenaden var lång."], [*languages, "sv"], embedder, previous=bridge)
+    again = Bridge.build(bridge_words([*texts, "Promenaden var lång."], [*languages, "sv"]), embedder, bridge)
     assert sorted(embedder.encoded) == ["lång", "promenaden"]  # only the new words went through the model
     assert np.array_equal(again.vectors[again.words.index("mötet")], bridge.vectors[bridge.words.index("mötet")])
 
