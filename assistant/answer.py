@@ -25,6 +25,7 @@ from assistant.summary import MAX_CHARS, Sentence, as_text, short_answer
 from corpus.chunk import article_sentences
 from corpus.types import Chunk
 from index.bm25 import content_words, query_tokens
+from index.embed import embed_queries
 from index.store import StoredIndex
 
 
@@ -329,9 +330,7 @@ class Assistant:
         missing = [t for t in dict.fromkeys(texts) if t not in self._vectors]
         if not missing:
             return
-        batch = getattr(self.embedder, "encode_queries", None)
-        vectors = batch(missing, batch_size) if batch else [self.embedder.encode_query(t) for t in missing]
-        self._vectors.update(zip(missing, vectors))
+        self._vectors.update(zip(missing, embed_queries(self.embedder, missing, batch_size)))
         while len(self._vectors) > max(VECTOR_CACHE, len(missing)):
             self._vectors.popitem(last=False)
 

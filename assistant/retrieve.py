@@ -18,7 +18,8 @@ import numpy as np
 from assistant.settings import Settings
 from corpus.lang import question_language
 from index.bm25 import content_words, query_token_parts
-from index.bridge import BRIDGED, encode_words
+from index.bridge import BRIDGED
+from index.embed import embed_queries
 from index.store import StoredIndex
 
 # In hybrid fusion a dense candidate counts with its best sentence window's cosine plus this share of its
@@ -134,7 +135,7 @@ def keyword_text(index: StoredIndex, query: str, embedder) -> str:
     if not bridge.words or question_language(query) != BRIDGED:
         return query
     words = [w for w in dict.fromkeys(content_words(query, [BRIDGED])) if not w.isdigit()]
-    return " ".join([query, *bridge.translations(words, encode_words(embedder, words))])
+    return " ".join([query, *bridge.translations(words, embed_queries(embedder, words))])
 
 
 def fusion_features(index: StoredIndex, query: str, vector: np.ndarray, positions: list[int], found: Found):

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from index.bm25 import STEMMERS, content_words
+from index.embed import embed_queries
 
 WORDS_FILE, VECTORS_FILE = "bridge.json", "bridge.npy"
 NEAREST, MIN_COSINE = 3, 0.90  # chosen on our tuning questions (0.88: 0.815, 0.91: 0.803, 0.92 x2: 0.810)
@@ -43,15 +44,6 @@ def bridge_words(texts: list[str], languages: list[str]) -> list[str]:
     return sorted(sorted(counts, key=lambda w: -counts[w])[:MAX_WORDS])
 
 
-def encode_words(embedder, words: list[str]) -> np.ndarray:
-    """Unit vectors of single words, embedded as queries (both sides of the bridge are embedded alike)."""
-    if not words:
-        return np.zeros((0, embedder.dimension), dtype=np.float32)
-    batch = getattr(embedder, "encode_queries", None)
-    vectors = batch(words, 256) if batch else np.stack([embedder.encode_query(w) for w in words])
-    return np.asarray(vectors, dtype=np.float32)
-
-
 @dataclass(frozen=True, eq=False)  # holds an array: compared by identity
 class Bridge:
     words: tuple[str, ...]
@@ -62,7 +54,8 @@ class Bridge:
         """The bridge of `words` (bridge_words); vectors of words `previous` holds are reused (same model only)."""
         known = dict(zip(previous.words, previous.vectors)) if previous is not None else {}
         todo = [w for w in words if w not in known]
-        known.update(zip(todo, encode_words(embedder, todo)))
+        # Single words embedded as queries, as a question's words are (assistant/retrieve.py keyword_text).
+        known.update(zip(todo, embed_queries(embedder, todo, 256)))
         vectors = np.array([known[w] for w in words], dtype=np.float32).reshape(len(words), embedder.dimension)
         return cls(tuple(words), vectors)
 

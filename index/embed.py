@@ -91,6 +91,16 @@ class Embedder:
         return np.asarray(self._model.encode_query([text], normalize_embeddings=True), dtype=np.float32)[0]
 
 
+def embed_queries(embedder, texts: list[str], batch_size: int = 64) -> np.ndarray:
+    """Unit vectors of many query texts [texts, dimension]: in batches when the embedder can (Embedder),
+    else one `encode_query` call each (the tests' fake models)."""
+    if not texts:
+        return np.zeros((0, embedder.dimension), dtype=np.float32)
+    batch = getattr(embedder, "encode_queries", None)
+    vectors = batch(texts, batch_size) if batch else np.stack([embedder.encode_query(t) for t in texts])
+    return np.asarray(vectors, dtype=np.float32)
+
+
 def _load_error(name: str, exc: Exception) -> ModelError:
     """One line saying why the model did not load and what to do about it."""
     lines = str(exc).strip().splitlines()

@@ -19,8 +19,9 @@ from assistant.errors import AssistantError, IndexMismatchError, IndexMissingErr
 from assistant.settings import PROJECT_ROOT as PROJECT
 from assistant.settings import Settings
 from index import build as build_module
-from index.bridge import Bridge, bridge_words, encode_words
+from index.bridge import Bridge, bridge_words
 from index.build import build_index
+from index.embed import embed_queries
 from index.errors import BuildError
 from index.manifest import Chunking
 from index.store import load_index
@@ -536,7 +537,7 @@ def test_the_bridge_adds_the_nearest_corpus_words_but_not_the_word_itself(tmp_pa
     Bridge(words, vectors).save(tmp_path)
     bridge = Bridge.load(tmp_path)
     asked = ["meeting", "weather"]
-    assert bridge.translations(asked, encode_words(embedder, asked)) == ["möte"]
+    assert bridge.translations(asked, embed_queries(embedder, asked)) == ["möte"]
 
 
 def test_a_keyword_index_written_without_a_bridge_reads_as_an_empty_one(tmp_path):
