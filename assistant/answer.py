@@ -287,17 +287,17 @@ class Assistant:
         ranking = rank(self.index, text, vector, self.settings, mode, k, mask, keywords)
         if not ranking.hits:
             return Search(text, vector, [], 0.0, 0.0, np.zeros(len(FEATURES)))
-        # Whether anything answers is read from the search without the word bridge (index/bridge.py), which only
-        # helps find what is shown: its translated words made out-of-scope English questions look answered
-        # ("recipe" -> receptet) and weak follow-ups lead with noise ("Since when has she held the position?").
-        # In bm25 mode that search may find nothing ("Employees?"): the bridged lead is judged then.
-        judged = ranking if keywords == text else rank(self.index, text, vector, self.settings, mode, k, mask)
-        # How well a passage stands out (margin, agreement) is read against the whole corpus: a filter only narrows
-        # what may be shown, or a filter that leaves one article would make its weakest passage look like the
-        # answer ("Vem vann fotbolls-VM 2018?" --until 2014 was answered).
-        background = judged if mask is None else rank(self.index, text, vector, self.settings, mode, k)
+        # How well the lead stands out (margin, agreement) is read against a search of the whole corpus without the
+        # word bridge (index/bridge.py). A filter only narrows what may be shown: a filter that leaves one article
+        # would make its weakest passage look like the answer ("Vem vann fotbolls-VM 2018?" --until 2014 was
+        # answered). The bridge only helps find: as background, its translated words made out-of-scope English
+        # questions look answered ("recipe" -> receptet). The lead itself is the shown search's, so the passage
+        # judged is the one the answer leads with ("Is it acceptable to hold a meeting while taking a walk?" was
+        # refused while its first passage held the answer).
+        plain = keywords == text and mask is None
+        background = ranking if plain else rank(self.index, text, vector, self.settings, mode, k)
         # The last row is the lead's: its evidence decides "nothing relevant" (assistant/retrieve.py Ranking.lead).
-        lead = judged.lead or ranking.lead
+        lead = ranking.lead
         rows = evidence(self.index, text, background, self._languages, [*ranking.hits, lead])
         confidence = self.calibration.probability(rows)
         if mode == "bm25":  # shown score: share of the best BM25 score

@@ -442,6 +442,17 @@ def test_an_english_question_searches_the_swedish_words_nearest_its_own(real_ass
 
 
 @pytest.mark.integration
+def test_an_english_question_the_bridge_finds_is_judged_by_the_passage_it_leads_with(real_assistant):
+    # Judged by the lead of a search without the bridge (a Danish article), this was "nothing relevant" while
+    # its first passage, found through "möte", held the answer.
+    answer = real_assistant.ask("Is it acceptable to hold a meeting while taking a walk?")
+    assert not answer.no_answer
+    assert "ta en promenad som möte" in answer.hits[0].text
+    # Its out-of-scope neighbour stays refused though "recipe" finds the article "Receptet på framgång!?".
+    assert real_assistant.ask("What is the recipe for Swedish meatballs?").no_answer
+
+
+@pytest.mark.integration
 def test_a_question_only_the_bridge_finds_words_for_is_answered_or_refused_in_bm25_mode(real_assistant):
     # "Employees" matches no word of our Swedish and Danish articles; its translations do.
     answer = real_assistant.ask("Employees?", mode="bm25")
