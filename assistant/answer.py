@@ -297,8 +297,7 @@ class Assistant:
         plain = keywords == text and mask is None
         background = ranking if plain else rank(self.index, text, vector, self.settings, mode, k)
         # The last row is the lead's: its evidence decides "nothing relevant" (assistant/retrieve.py Ranking.lead).
-        lead = ranking.lead
-        rows = evidence(self.index, text, background, self._languages, [*ranking.hits, lead])
+        rows = evidence(self.index, text, background, self._languages, [*ranking.hits, ranking.lead])
         confidence = self.calibration.probability(rows)
         if mode == "bm25":  # shown score: share of the best BM25 score
             best = max(r.score for r in ranking.hits) or 1.0
